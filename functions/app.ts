@@ -1,0 +1,115 @@
+// The HTTP boundary: routes, and the one place where errors become responses.
+import { STATUS_CODES } from "node:http";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { decodeHttp, encodeBinary } from "./cloudevent-http.ts";
+import { HttpError, toHttpError } from "./errors.ts";
+import type { Handler } from "./handler.ts";
+import type { Logger } from "./logger.ts";
+import { readBody } from "./read-body.ts";
+
+export interface AppOptions {
+  readonly handle: Handler;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  /** False once shutdown has begun. */
+  readonly isReady: () => boolean;
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, "content-type": JSON_TYPE, "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function methodNotAllowed(allow: string) {
+  return (req: Request): never => {
+    throw new HttpError("ERR_METHOD_NOT_ALLOWED", `method ${req.method} is not allowed on ${req.path}; allowed: ${allow}`, {
+      headers: { allow },
+    });
+  };
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const { handle, logger, maxBodyBytes, isReady } = options;
+  const app = express();
+  // Nothing here is cached by clients or reads query strings: skip the work.
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.set("query parser", false);
+
+  app.use((_req, res, next) => {
+    // While draining, every answer tells the client to open a new connection,
+    // which reaches a pod that is not shutting down.
+    if (!isReady()) res.setHeader("connection", "close");
+    next();
+  });
+
+  app.post("/", async (req, res) => {
+    const body = await readBody(req, maxBodyBytes);
+    const { event } = decodeHttp({ headers: req.headers, body });
+    const outcome = await handle(event);
+    if (outcome.kind === "ignored") {
+      // Empty 2xx: never a body that is not a CloudEvent (a Broker would count it as a failure).
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    const reply = encodeBinary(outcome.reply);
+    reply.headers["content-length"] = String(Buffer.byteLength(reply.body));
+    res.writeHead(200, reply.headers);
+    res.end(reply.body);
+  });
+  app.all("/", methodNotAllowed("POST"));
+
+  app.get("/healthz", (_req, res) => sendJson(res, 200, { status: "ok" }));
+  app.all("/healthz", methodNotAllowed("GET, HEAD"));
+  app.get("/readyz", (_req, res) => {
+    if (isReady()) sendJson(res, 200, { status: "ready" });
+    else sendJson(res, 503, { status: "shutting down" });
+  });
+  app.all("/readyz", methodNotAllowed("GET, HEAD"));
+
+  app.use((req: Request) => {
+    throw new HttpError("ERR_NOT_FOUND", `no route for ${req.method} ${req.path}: send CloudEvents to POST /`);
+  });
+
+  app.use((thrown: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const err = fromExpress(thrown);
+    const fields = {
+      code: err.code,
+      status: err.status,
+      method: req.method,
+      path: req.path,
+      eventId: req.headers["ce-id"] === undefined ? undefined : String(req.headers["ce-id"]),
+    };
+    if (err.isClientError) logger.warn(`error: ${err.message}`, fields);
+    else logger.error(`error: ${err.message}`, { ...fields, cause: describe(err.cause) });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const message = err.code === "ERR_INTERNAL" ? "internal error" : err.message;
+    sendJson(res, err.status, { statusCode: err.status, code: err.code, error: STATUS_CODES[err.status], message }, err.headers);
+  });
+
+  return app;
+}
+
+// Express and its body of dependencies raise errors carrying a 4xx `status`
+// (a malformed URL, say); keep their meaning, in our registry's terms.
+function fromExpress(thrown: unknown): HttpError {
+  if (thrown instanceof HttpError) return thrown;
+  const status = (thrown as { status?: unknown } | null)?.status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new HttpError("ERR_BAD_REQUEST", thrown instanceof Error ? thrown.message : "bad request", { cause: thrown });
+  }
+  return toHttpError(thrown);
+}
+
+function describe(cause: unknown): string | undefined {
+  if (cause === undefined) return undefined;
+  if (cause instanceof Error) return cause.stack ?? cause.message;
+  return String(cause);
+}

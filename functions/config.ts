@@ -1,0 +1,59 @@
+// Configuration comes from the environment only (twelve-factor, and how Knative
+// passes it). Parsing is pure: it takes the environment and returns a value or
+// throws, so a bad setting stops the function at start-up with a clear message.
+import { isLevel, type Level } from "./logger.ts";
+
+export interface Config {
+  readonly port: number;
+  /** Interface to listen on; undefined means all. */
+  readonly host: string | undefined;
+  readonly logLevel: Level;
+  /** `source` attribute of reply events. */
+  readonly greetingSource: string;
+  readonly maxBodyBytes: number;
+  /** How long in-flight requests get to finish after SIGTERM. */
+  readonly shutdownGraceMs: number;
+  /** "auto": record greetings on the cluster when one is configured; "off": never. */
+  readonly recordGreetings: "auto" | "off";
+  /** Deadline for one Kubernetes API call. */
+  readonly kubeTimeoutMs: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env): Config {
+  const logLevel = (env["LOG_LEVEL"] ?? "info").toLowerCase();
+  if (!isLevel(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error, silent, got ${JSON.stringify(env["LOG_LEVEL"])}`);
+  }
+  const record = (env["RECORD_GREETINGS"] ?? "auto").toLowerCase();
+  if (record !== "auto" && record !== "off") {
+    throw new ConfigError(`RECORD_GREETINGS must be auto or off, got ${JSON.stringify(env["RECORD_GREETINGS"])}`);
+  }
+  const source = env["GREETING_SOURCE"] ?? "/member-greeter";
+  if (source === "") throw new ConfigError("GREETING_SOURCE must not be empty");
+  return {
+    port: integer(env, "PORT", 8080, 0, 65535),
+    host: env["HOST"] === "" ? undefined : env["HOST"],
+    logLevel,
+    greetingSource: source,
+    maxBodyBytes: integer(env, "MAX_BODY_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 20_000, 0, 3_600_000),
+    recordGreetings: record,
+    kubeTimeoutMs: integer(env, "KUBE_TIMEOUT_MS", 5_000, 100, 120_000),
+  };
+}

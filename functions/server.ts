@@ -1,0 +1,58 @@
+// The process lifecycle around the HTTP app: listen, and on shutdown stop
+// taking work, let in-flight requests finish, and close within a grace period.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config.ts";
+import { createGreeter, type GreeterDeps } from "./greeter.ts";
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  /** Resolves with the exit code: 0 when every request finished in time, 1 when some were cut off. */
+  shutdown(reason: string): Promise<number>;
+}
+
+export async function startServer(config: Config, deps: GreeterDeps): Promise<RunningServer> {
+  const { logger } = deps;
+  const greeter = createGreeter(config, deps);
+  const server = createServer(greeter.app);
+  // Knative's queue-proxy keeps connections open for a long time; stay above its idle timeout.
+  server.keepAliveTimeout = 75_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port: config.port, host: config.host }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host ?? "localhost";
+  logger.info(`listening on port ${port}`, { port });
+
+  let closing: Promise<number> | undefined;
+  const shutdown = (reason: string): Promise<number> => {
+    closing ??= new Promise<number>((resolve) => {
+      greeter.setReady(false);
+      logger.info(`shutting down (${reason}): finishing in-flight requests`, { graceMs: config.shutdownGraceMs });
+      let cutOff = false;
+      // Keep-alive connections go idle as their in-flight responses end; close each then.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      const deadline = setTimeout(() => {
+        cutOff = true;
+        logger.warn("shutdown grace period is over: closing the connections still open");
+        server.closeAllConnections();
+      }, config.shutdownGraceMs);
+      server.close(() => {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+        logger.info("server closed");
+        resolve(cutOff ? 1 : 0);
+      });
+    });
+    return closing;
+  };
+
+  return { server, port, url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, shutdown };
+}
