@@ -1,7 +1,7 @@
 // The HTTP boundary: routes, and the one place where errors become responses.
 import { STATUS_CODES } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { decodeHttp, encodeBinary } from "./cloudevent-http.ts";
+import { decodeHeaderValue, decodeHttp, encodeBinary } from "./cloudevent-http.ts";
 import { HttpError, toHttpError } from "./errors.ts";
 import type { Handler } from "./handler.ts";
 import type { Logger } from "./logger.ts";
@@ -82,7 +82,7 @@ export function createApp(options: AppOptions): express.Express {
       status: err.status,
       method: req.method,
       path: req.path,
-      eventId: req.headers["ce-id"] === undefined ? undefined : String(req.headers["ce-id"]),
+      eventId: eventIdOf(req),
     };
     if (err.isClientError) logger.warn(`error: ${err.message}`, fields);
     else logger.error(`error: ${err.message}`, { ...fields, cause: describe(err.cause) });
@@ -106,6 +106,17 @@ function fromExpress(thrown: unknown): HttpError {
     return new HttpError("ERR_BAD_REQUEST", thrown instanceof Error ? thrown.message : "bad request", { cause: thrown });
   }
   return toHttpError(thrown);
+}
+
+// The event id as the greeting lines show it (decoded), or as sent when that fails.
+function eventIdOf(req: Request): string | undefined {
+  const raw = req.headers["ce-id"];
+  if (typeof raw !== "string") return undefined;
+  try {
+    return decodeHeaderValue("ce-id", raw);
+  } catch {
+    return raw;
+  }
 }
 
 function describe(cause: unknown): string | undefined {

@@ -40,8 +40,23 @@ export function classify(err: unknown, what: string): HttpError {
     }
     return new HttpError("ERR_CLUSTER_REJECTED", `${what}: API server answered ${code}`, { cause: err });
   }
-  // Connection refused, reset, DNS, TLS handshake: the server is not there right now.
-  return new HttpError("ERR_CLUSTER_UNAVAILABLE", `${what}: API server unreachable`, { cause: err });
+  if (isNetworkError(err)) {
+    return new HttpError("ERR_CLUSTER_UNAVAILABLE", `${what}: API server unreachable`, { cause: err });
+  }
+  // Anything else (a kubeconfig the client refuses, a certificate that does not
+  // verify) will not get better by retrying.
+  return new HttpError("ERR_CLUSTER_REJECTED", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+// Connection refused or reset, DNS, socket timeouts: errno-style codes, or
+// undici's, somewhere on the cause chain (fetch wraps them in "fetch failed").
+const networkCode = /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/;
+function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && networkCode.test(code)) return true;
+  }
+  return false;
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { setImmediate as tick } from "node:timers/promises";
+import { createLogger, formatLine, type Level } from "../functions/logger.ts";
+
+function capture(level: Level) {
+  const writes: string[] = [];
+  const logger = createLogger({ level, sink: { write: (chunk) => void writes.push(chunk) }, now: () => new Date("2026-11-25T10:00:00Z") });
+  return { logger, writes };
+}
+
+describe("logger", () => {
+  it("writes one JSON object per line with time, level and msg first", () => {
+    assert.equal(
+      formatLine("2026-11-25T10:00:00.000Z", "info", "welcome patrick", { member: "patrick", team: null }),
+      '{"time":"2026-11-25T10:00:00.000Z","level":"info","msg":"welcome patrick","member":"patrick","team":null}\n',
+    );
+  });
+
+  it("cannot be split, forged or coloured by what the input carries", () => {
+    const hostile = 'x\n{"level":"error","msg":"forged"}\r\u001b[31mred\u001b[0m\u2028\u2029\u009b31m\u202etxt';
+    const line = formatLine("t", "warn", `error: ${hostile}`, { member: hostile });
+    assert.equal(line.indexOf("\n"), line.length - 1, "exactly one line");
+    for (const forbidden of ["\r", "\u001b", "\u2028", "\u2029", "\u009b", "\u202e"]) {
+      assert.ok(!line.includes(forbidden), `raw ${JSON.stringify(forbidden)} must not reach the log`);
+    }
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(parsed["msg"], `error: ${hostile}`, "the content survives, escaped");
+    assert.equal(parsed["member"], hostile);
+  });
+
+  it("does not let a field replace time, level or msg", () => {
+    const parsed = JSON.parse(formatLine("t", "info", "real", { msg: "fake", level: "error", time: "x" })) as Record<string, unknown>;
+    assert.deepEqual([parsed["msg"], parsed["level"], parsed["time"]], ["real", "info", "t"]);
+  });
+
+  it("drops lines below the configured level", async () => {
+    const { logger, writes } = capture("warn");
+    logger.debug("d");
+    logger.info("i");
+    logger.warn("w");
+    logger.error("e");
+    await tick();
+    const levels = writes.join("").trim().split("\n").map((l) => (JSON.parse(l) as { level: string }).level);
+    assert.deepEqual(levels, ["warn", "error"]);
+    assert.equal(logger.enabled("info"), false);
+    assert.equal(logger.enabled("error"), true);
+  });
+
+  it("silent writes nothing", async () => {
+    const { logger, writes } = capture("silent");
+    logger.error("e");
+    await tick();
+    assert.deepEqual(writes, []);
+  });
+
+  it("batches the lines of one event-loop turn into one write, and flush() writes at once", async () => {
+    const { logger, writes } = capture("info");
+    logger.info("a");
+    logger.info("b");
+    assert.equal(writes.length, 0, "buffered until the turn ends");
+    await tick();
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]?.split("\n").length, 3);
+    logger.info("c");
+    logger.flush();
+    assert.equal(writes.length, 2);
+  });
+});

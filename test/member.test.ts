@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { HttpError } from "../functions/errors.ts";
+import { isOurMember, memberPath, parseMember, parseMemberRef } from "../functions/member.ts";
+
+function rejects(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => err instanceof HttpError && err.status === 400 && message.test(err.message));
+}
+
+describe("Member parsing", () => {
+  const base = { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "patrick", namespace: "default" } };
+
+  it("reads name, namespace, team, recorded team and identity", () => {
+    const m = parseMember({
+      ...base,
+      metadata: { ...base.metadata, uid: "u1", resourceVersion: "9", generation: 3 },
+      spec: { memberOf: "blue" },
+      status: { team: "" },
+    });
+    assert.deepEqual(m, { name: "patrick", namespace: "default", team: "blue", recordedTeam: "", uid: "u1", resourceVersion: "9", generation: 3 });
+  });
+
+  it("treats a missing spec, missing memberOf and null as no team, and missing status as never greeted", () => {
+    assert.equal(parseMember(base).team, "");
+    assert.equal(parseMember({ ...base, spec: {} }).team, "");
+    assert.equal(parseMember({ ...base, spec: { memberOf: null } }).team, "");
+    assert.equal(parseMember(base).recordedTeam, undefined);
+    assert.equal(parseMember({ ...base, status: {} }).recordedTeam, undefined);
+  });
+
+  it("takes the namespace from the event when the object has none", () => {
+    assert.equal(parseMember({ ...base, metadata: { name: "patrick" } }, "team-ns").namespace, "team-ns");
+  });
+
+  it("rejects fields of the wrong type, saying which", () => {
+    rejects(() => parseMember({ ...base, spec: { memberOf: 7 } }), /data\.spec\.memberOf must be a string, got number/);
+    rejects(() => parseMember({ ...base, spec: "blue" }), /data\.spec must be an object, got string/);
+    rejects(() => parseMember({ ...base, status: { team: ["blue"] } }), /data\.status\.team must be a string, got array/);
+    rejects(() => parseMember({ ...base, metadata: { name: 1 } }), /data\.metadata\.name must be a string/);
+    rejects(() => parseMember({ ...base, metadata: { name: "p", namespace: "d", generation: "1" } }), /generation must be an integer/);
+    rejects(() => parseMember({ kind: "Member" }), /data\.metadata is required/);
+  });
+
+  it("rejects names and namespaces Kubernetes would not accept (they end up in API paths and logs)", () => {
+    rejects(() => parseMember({ ...base, metadata: { name: "Patrick", namespace: "default" } }), /not a valid Kubernetes name/);
+    rejects(() => parseMember({ ...base, metadata: { name: "a/../b", namespace: "default" } }), /not a valid Kubernetes name/);
+    rejects(() => parseMember({ ...base, metadata: { name: "p\nINFO forged", namespace: "default" } }), /not a valid Kubernetes name/);
+    rejects(() => parseMember({ ...base, metadata: { name: "p", namespace: "a.b" } }), /not a valid Kubernetes namespace/);
+    rejects(() => parseMember({ ...base, metadata: { name: "", namespace: "default" } }), /data\.metadata\.name is required/);
+    rejects(() => parseMember({ ...base, metadata: { name: "p" } }), /data\.metadata\.namespace is required/);
+  });
+
+  it("reads Reference-mode references", () => {
+    assert.deepEqual(parseMemberRef({ kind: "Member", namespace: "default", name: "patrick", apiVersion: "helloworld.apimeister.com/v1" }), {
+      name: "patrick",
+      namespace: "default",
+    });
+    rejects(() => parseMemberRef({ kind: "Member", namespace: "default" }), /data\.name is required/);
+  });
+
+  it("recognises our Member kind and ignores others", () => {
+    assert.equal(isOurMember(base, undefined), true);
+    assert.equal(isOurMember({ metadata: {} }, "Member"), true);
+    assert.equal(isOurMember({ ...base, kind: "Pod" }, undefined), false);
+    assert.equal(isOurMember({ ...base, apiVersion: "other.example.com/v1" }, undefined), false);
+    rejects(() => isOurMember({ metadata: {} }, undefined), /kind is missing/);
+    rejects(() => isOurMember({ kind: 3 }, undefined), /data\.kind must be a string/);
+  });
+
+  it("builds the API path ApiServerSource uses as subject", () => {
+    assert.equal(memberPath({ name: "patrick", namespace: "default" }), "/apis/helloworld.apimeister.com/v1/namespaces/default/members/patrick");
+  });
+});

@@ -1,0 +1,127 @@
+// A small local stand-in for the Kubernetes API server: just the calls the
+// greeter makes (get a Member, merge-patch its status, create an Event), with
+// switches to make it fail. The end-to-end suite runs the real kube-apiserver;
+// this keeps the fast unit suite independent of it.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+type Json = Record<string, unknown>;
+
+export interface FakeApiServer {
+  readonly url: string;
+  /** A kubeconfig file pointing at this server, for KUBECONFIG. */
+  readonly kubeconfig: string;
+  readonly members: Map<string, Json>;
+  readonly events: Json[];
+  readonly requests: { method: string; path: string; contentType: string | undefined; body: string }[];
+  /** Answer the next `count` requests with `status` (e.g. 503, 403). */
+  failNext(count: number, status: number): void;
+  close(): Promise<void>;
+}
+
+const memberPath = /^\/apis\/helloworld\.apimeister\.com\/v1\/namespaces\/([^/]+)\/members\/([^/]+)(\/status)?$/;
+const eventsPath = /^\/api\/v1\/namespaces\/([^/]+)\/events$/;
+
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const out: Json = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Json) } : {};
+  for (const [key, value] of Object.entries(patch as Json)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason, message, code }));
+}
+
+async function readAll(req: IncomingMessage): Promise<string> {
+  let text = "";
+  for await (const chunk of req) text += String(chunk);
+  return text;
+}
+
+export async function startFakeApiServer(): Promise<FakeApiServer> {
+  const members = new Map<string, Json>();
+  const events: Json[] = [];
+  const requests: FakeApiServer["requests"] = [];
+  let failures: { count: number; status: number } = { count: 0, status: 0 };
+  let version = 100;
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const body = await readAll(req);
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      requests.push({ method: req.method ?? "", path, contentType: req.headers["content-type"], body });
+      if (req.headers.authorization !== "Bearer test-token") return status(res, 401, "Unauthorized", "no token");
+      if (failures.count > 0) {
+        failures.count--;
+        return status(res, failures.status, "Failure", `injected ${failures.status}`);
+      }
+      const m = memberPath.exec(path);
+      if (m) {
+        const key = `${m[1]}/${m[2]}`;
+        const member = members.get(key);
+        if (member === undefined) return status(res, 404, "NotFound", `members "${m[2]}" not found`);
+        if (req.method === "GET" && !m[3]) {
+          res.writeHead(200, { "content-type": "application/json" });
+          return res.end(JSON.stringify(member));
+        }
+        if (req.method === "PATCH" && m[3]) {
+          if (req.headers["content-type"] !== "application/merge-patch+json") return status(res, 415, "UnsupportedMediaType", "merge patch only");
+          const patch = JSON.parse(body) as Json;
+          const next = mergePatch(member, { status: patch["status"] }) as Json;
+          (next["metadata"] as Json)["resourceVersion"] = String(++version);
+          members.set(key, next);
+          res.writeHead(200, { "content-type": "application/json" });
+          return res.end(JSON.stringify(next));
+        }
+        return status(res, 405, "MethodNotAllowed", "not here");
+      }
+      const e = eventsPath.exec(path);
+      if (e && req.method === "POST") {
+        const event = JSON.parse(body) as Json;
+        events.push(event);
+        res.writeHead(201, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ ...event, metadata: { ...(event["metadata"] as Json), name: `ev-${events.length}` } }));
+      }
+      return status(res, 404, "NotFound", path);
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dir = await mkdtemp(join(tmpdir(), "greeter-kube-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      // The client refuses plain http unless TLS verification is explicitly off.
+      clusters: [{ name: "fake", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+      users: [{ name: "greeter", user: { token: "test-token" } }],
+      contexts: [{ name: "fake", context: { cluster: "fake", user: "greeter", namespace: "default" } }],
+      "current-context": "fake",
+    }),
+  );
+  return {
+    url,
+    kubeconfig,
+    members,
+    events,
+    requests,
+    failNext(count, code) {
+      failures = { count, status: code };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
