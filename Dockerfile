@@ -7,8 +7,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# Only functions/ is compiled: it is what `node .` runs (source/ holds sample
+# events, no code).
 COPY functions ./functions
-COPY source ./source
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Run: Node 24, production dependencies only, non-root, nothing written at run time
