@@ -46,7 +46,7 @@ hash=$(
   } | sha256sum | cut -d' ' -f1
 )
 
-cache=${GREETER_TOOLS_DIR:-$HOME/.cache/member-greeter/tools}
+cache=${GREETER_TOOLS_DIR:-${HOME:?set HOME or GREETER_TOOLS_DIR}/.cache/member-greeter/tools}
 bin="$cache/$hash"
 
 complete() {
