@@ -1,0 +1,105 @@
+// What the two baselines share with each other and with the greeter: the
+// greeting rules (imported from the greeter's pure modules, so every contender
+// decides the same way), the reply event, and the log line, written the way the
+// greeter writes it (one JSON object per line, buffered, one write per turn).
+import { writeSync } from "node:fs";
+import { HttpError } from "../functions/errors.ts";
+import { farewellFor, greetingFor, type Change, type Greeting } from "../functions/greeting.ts";
+import { isObject, isOurMember, jsonType, memberPath, parseMember, parseMemberRef } from "../functions/member.ts";
+
+export { HttpError };
+export type { Greeting };
+
+export const GREETING_TYPE = "com.apimeister.helloworld.greeting";
+export const GREETING_SOURCE = "/member-greeter";
+
+const eventTypes: ReadonlyMap<string, { readonly mode: "resource" | "ref"; readonly change: Change }> = new Map([
+  ["dev.knative.apiserver.resource.add", { mode: "resource", change: "add" }],
+  ["dev.knative.apiserver.resource.update", { mode: "resource", change: "update" }],
+  ["dev.knative.apiserver.resource.delete", { mode: "resource", change: "delete" }],
+  ["dev.knative.apiserver.ref.add", { mode: "ref", change: "add" }],
+  ["dev.knative.apiserver.ref.update", { mode: "ref", change: "update" }],
+  ["dev.knative.apiserver.ref.delete", { mode: "ref", change: "delete" }],
+]);
+
+/**
+ * The greeting for one event, undefined when there is nothing to say, or an
+ * HttpError. No cluster is configured in the baselines (nor in the benchmarked
+ * greeter), so Reference-mode add and update are refused as the greeter refuses them.
+ */
+export function decide(type: string, data: unknown, kind: unknown, namespace: unknown): Greeting | undefined {
+  const meaning = eventTypes.get(type);
+  if (meaning === undefined) return undefined;
+  if (!isObject(data)) {
+    throw new HttpError("ERR_INVALID_MEMBER", `data must be a JSON object for ${type}, got ${data === undefined ? "no data" : jsonType(data)}`);
+  }
+  if (!isOurMember(data, kind)) return undefined;
+  const hint = typeof namespace === "string" && namespace !== "" ? namespace : undefined;
+  if (meaning.mode === "resource") return greetingFor(meaning.change, parseMember(data, hint));
+  if (meaning.change === "delete") return farewellFor(parseMemberRef(data, hint));
+  throw new HttpError("ERR_NO_CLUSTER", "Reference-mode events need the Kubernetes API: run in a cluster or set KUBECONFIG");
+}
+
+export interface GreetingData {
+  readonly greeting: string;
+  readonly reason: Greeting["reason"];
+  readonly member: Greeting["member"];
+}
+
+export function replyData(greeting: Greeting): GreetingData {
+  return { greeting: greeting.text, reason: greeting.reason, member: greeting.member };
+}
+
+export function replySubject(greeting: Greeting): string {
+  return memberPath(greeting.member);
+}
+
+/** The greeter's log line for a greeting, field for field. */
+export function greetingLine(greeting: Greeting, eventId: string, eventType: string): string {
+  return `${JSON.stringify({
+    time: new Date().toISOString(),
+    level: "info",
+    msg: greeting.text,
+    member: greeting.member.name,
+    namespace: greeting.member.namespace,
+    team: greeting.member.team,
+    reason: greeting.reason,
+    eventId,
+    eventType,
+  })}\n`;
+}
+
+export function errorBody(err: HttpError): string {
+  return JSON.stringify({ statusCode: err.status, code: err.code, message: err.message });
+}
+
+/** Accumulates lines and writes them to stdout once per event-loop turn (and on exit). */
+export function createLineWriter(): { write(line: string): void; flush(): void } {
+  let pending = "";
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending === "") return;
+    let buf = Buffer.from(pending, "utf8");
+    pending = "";
+    while (buf.length > 0) {
+      try {
+        buf = buf.subarray(writeSync(1, buf));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      }
+    }
+  };
+  process.on("exit", flush);
+  return {
+    write(line) {
+      pending += line;
+      if (pending.length >= 64 * 1024) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}
