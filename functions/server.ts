@@ -1,9 +1,12 @@
 // The process lifecycle around the HTTP app: listen, and on shutdown stop
 // taking work, let in-flight requests finish, and close within a grace period.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.ts";
 import { createGreeter, type GreeterDeps } from "./greeter.ts";
+
+// See app.ts: a plain ES module import of node:http would also load undici.
+const { createServer } = process.getBuiltinModule("node:http");
 
 export interface RunningServer {
   readonly server: Server;
