@@ -4,23 +4,16 @@
 // greeter writes it (one JSON object per line, buffered, one write per turn).
 import { writeSync } from "node:fs";
 import { HttpError } from "../functions/errors.ts";
-import { farewellFor, greetingFor, type Change, type Greeting } from "../functions/greeting.ts";
+import { farewellFor, greetingFor, type Greeting } from "../functions/greeting.ts";
+import { apiServerSourceTypes } from "../functions/event-types.ts";
 import { isObject, isOurMember, jsonType, memberPath, parseMember, parseMemberRef } from "../functions/member.ts";
 
+export { GREETING_TYPE } from "../functions/event-types.ts";
 export { HttpError };
 export type { Greeting };
 
-export const GREETING_TYPE = "com.apimeister.helloworld.greeting";
 export const GREETING_SOURCE = "/member-greeter";
 
-const eventTypes: ReadonlyMap<string, { readonly mode: "resource" | "ref"; readonly change: Change }> = new Map([
-  ["dev.knative.apiserver.resource.add", { mode: "resource", change: "add" }],
-  ["dev.knative.apiserver.resource.update", { mode: "resource", change: "update" }],
-  ["dev.knative.apiserver.resource.delete", { mode: "resource", change: "delete" }],
-  ["dev.knative.apiserver.ref.add", { mode: "ref", change: "add" }],
-  ["dev.knative.apiserver.ref.update", { mode: "ref", change: "update" }],
-  ["dev.knative.apiserver.ref.delete", { mode: "ref", change: "delete" }],
-]);
 
 /**
  * The greeting for one event, undefined when there is nothing to say, or an
@@ -28,7 +21,7 @@ const eventTypes: ReadonlyMap<string, { readonly mode: "resource" | "ref"; reado
  * greeter), so Reference-mode add and update are refused as the greeter refuses them.
  */
 export function decide(type: string, data: unknown, kind: unknown, namespace: unknown): Greeting | undefined {
-  const meaning = eventTypes.get(type);
+  const meaning = apiServerSourceTypes.get(type);
   if (meaning === undefined) return undefined;
   if (!isObject(data)) {
     throw new HttpError("ERR_INVALID_MEMBER", `data must be a JSON object for ${type}, got ${data === undefined ? "no data" : jsonType(data)}`);

@@ -3,21 +3,12 @@
 // this runs in tests with plain objects and no server.
 import type { CloudEventV1 } from "cloudevents";
 import { HttpError } from "./errors.ts";
-import { farewellFor, greetingFor, type Change, type Greeting } from "./greeting.ts";
+import { apiServerSourceTypes, GREETING_TYPE } from "./event-types.ts";
+import { farewellFor, greetingFor, type Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
 import { isObject, isOurMember, jsonType, memberPath, parseMember, parseMemberRef, type JsonObject, type Member, type MemberRef } from "./member.ts";
 
-export const GREETING_TYPE = "com.apimeister.helloworld.greeting";
-
-/** The six ApiServerSource event types: mode and watch change. */
-const eventTypes: ReadonlyMap<string, { readonly mode: "resource" | "ref"; readonly change: Change }> = new Map([
-  ["dev.knative.apiserver.resource.add", { mode: "resource", change: "add" }],
-  ["dev.knative.apiserver.resource.update", { mode: "resource", change: "update" }],
-  ["dev.knative.apiserver.resource.delete", { mode: "resource", change: "delete" }],
-  ["dev.knative.apiserver.ref.add", { mode: "ref", change: "add" }],
-  ["dev.knative.apiserver.ref.update", { mode: "ref", change: "update" }],
-  ["dev.knative.apiserver.ref.delete", { mode: "ref", change: "delete" }],
-]);
+export { GREETING_TYPE } from "./event-types.ts";
 
 /** Reads Members from the API server (Reference mode). */
 export interface MemberReader {
@@ -83,7 +74,7 @@ export function createHandler(options: HandlerOptions): Handler {
   };
 
   return async (event) => {
-    const meaning = eventTypes.get(event.type);
+    const meaning = apiServerSourceTypes.get(event.type);
     if (meaning === undefined) return ignore(event, `event type ${event.type} is not a Member change`);
     const data = event.data;
     if (!isObject(data)) {
