@@ -1,7 +1,8 @@
 // A small local stand-in for the Kubernetes API server: just the calls the
 // greeter makes (get a Member, merge-patch its status, create an Event), with
-// switches to make it fail. The end-to-end suite runs the real kube-apiserver;
-// this keeps the fast unit suite independent of it.
+// switches to make it fail. test/kubernetes.test.ts uses it only for what a
+// real server cannot easily be made to do (a transient 503 on cue); API
+// behaviour itself is tested against a real kube-apiserver in test/e2e/.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
