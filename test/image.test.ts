@@ -1,26 +1,29 @@
 // The container image, proved without a Docker engine. Three parts:
 //  1. the Dockerfile's promises, read from its text: multi-stage, Node 24 only,
 //     the final stage runs `node .` as a numeric non-root user and holds only
-//     package.json, production node_modules and dist (each checker is also
-//     shown a tampered copy, to prove it can fail);
-//  2. the final stage's filesystem rebuilt in a temp dir the way the Dockerfile
-//     builds it (npm ci --omit=dev, the compiled dist), weighed, and searched
-//     for devDependencies;
+//     package.json, the bundle (dist/function) and a compile cache that the
+//     build stage pre-warmed, all root-owned, and no node_modules at all (each
+//     checker is also shown tampered copies, to prove it can fail);
+//  2. the final stage's filesystem rebuilt in a temp dir outside the repository
+//     (so no node_modules above it can be resolved) as the Dockerfile's COPY
+//     lines say, its compile cache filled by running the build stage's own RUN
+//     lines, and weighed;
 //  3. that tree run like the image runs it: read-only, as uid 1000, with no
-//     writable HOME or TMPDIR; it must greet, exit 0 on SIGTERM, write nothing.
+//     writable HOME or TMPDIR and the image's ENV; it must greet, exit 0 on
+//     SIGTERM, write nothing and print nothing on stderr, read the compile
+//     cache, and load its lazily loaded Kubernetes chunk against a stand-in API server.
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { post, sample } from "./support/greeter-server.ts";
+import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
+import { binaryEvent, memberObject, post, sample } from "./support/greeter-server.ts";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -96,19 +99,45 @@ function stageNamed(df: Dockerfile, ref: string, before: number): Stage | undefi
   return df.stages.find((s) => s.index < before && (s.alias === ref || String(s.index) === ref));
 }
 
-/** The earlier stage the final stage copies `name` (e.g. node_modules, dist) from. */
-function stageCopiedFrom(df: Dockerfile, name: string): Stage | undefined {
-  const stage = finalStage(df);
-  const copy = stage?.instructions.find((i) => i.keyword === "COPY" && copyOperands(i).sources.some((s) => path.posix.basename(s) === name));
-  const from = copy?.flags.get("from");
-  return stage !== undefined && from !== undefined ? stageNamed(df, from, stage.index) : undefined;
+/** The image a stage is really based on (FROM an earlier stage inherits that stage's base). */
+function baseImage(df: Dockerfile, stage: Stage): string {
+  let image = stage.image;
+  for (let base = stageNamed(df, image, stage.index); base !== undefined; base = stageNamed(df, image, base.index)) image = base.image;
+  return image;
 }
 
-/** The last WORKDIR of a stage ("/" when none). */
-function workdir(stage: Stage): string {
+/** WORKDIR in force before instruction `upTo` (default: at the end of the stage; "/" when none). */
+function workdir(stage: Stage, upTo = stage.instructions.length): string {
   let dir = "/";
-  for (const ins of stage.instructions) if (ins.keyword === "WORKDIR") dir = path.posix.resolve(dir, ins.args);
+  for (const ins of stage.instructions.slice(0, upTo)) if (ins.keyword === "WORKDIR") dir = path.posix.resolve(dir, ins.args);
   return dir;
+}
+
+/** USER in force before instruction `upTo` (default: at the end of the stage; "0" when none). */
+function userAt(stage: Stage, upTo = stage.instructions.length): string {
+  let user = "0";
+  for (const ins of stage.instructions.slice(0, upTo)) if (ins.keyword === "USER") user = ins.args;
+  return user;
+}
+
+/** The uid of a USER value, as a number where it is numeric (root by name is 0). */
+function uidOf(user: string): number | undefined {
+  const name = user.split(":")[0] ?? "";
+  if (name === "root") return 0;
+  return /^\d+$/.test(name) ? Number(name) : undefined;
+}
+
+/** What one ENV sets, `KEY=value …` or the legacy `KEY value` form. */
+function envPairs(ins: Instruction): [string, string][] {
+  const pairs = [...ins.args.matchAll(/([A-Za-z_]\w*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)/g)];
+  if (pairs.length > 0) return pairs.map((p) => [p[1] ?? "", (p[2] ?? "").replace(/^(["'])(.*)\1$/, "$2")]);
+  const m = /^(\S+)\s+(.*)$/.exec(ins.args);
+  return m === null ? [] : [[m[1] ?? "", (m[2] ?? "").trim()]];
+}
+
+/** The ENV a stage sets. */
+function envOf(stage: Stage): Map<string, string> {
+  return new Map(stage.instructions.filter((i) => i.keyword === "ENV").flatMap(envPairs));
 }
 
 /** Sources and destination of a COPY or ADD, shell or JSON form. */
@@ -123,32 +152,81 @@ function copyOperands(ins: Instruction): { sources: string[]; dest: string } {
   return { sources: parts.slice(0, -1), dest: parts.at(-1) ?? "" };
 }
 
+interface Copy {
+  readonly ins: Instruction;
+  readonly from: Stage | undefined; // undefined: the build context (or a stage/image that is not earlier)
+  readonly source: string; // absolute in the source stage (as written for the context)
+  readonly target: string; // absolute in the final stage
+}
+
+/** Every file a stage's COPY/ADD lines bring in, with where from and where to. */
+function copiesOf(df: Dockerfile, stage: Stage): Copy[] {
+  const out: Copy[] = [];
+  stage.instructions.forEach((ins, at) => {
+    if (ins.keyword !== "COPY" && ins.keyword !== "ADD") return;
+    const fromRef = ins.flags.get("from");
+    const from = fromRef === undefined ? undefined : stageNamed(df, fromRef, stage.index);
+    const { sources, dest } = copyOperands(ins);
+    const destDir = workdir(stage, at);
+    const intoDir = sources.length > 1 || dest.endsWith("/") || dest === "." || dest === "./";
+    for (const src of sources) {
+      const source = from === undefined ? src : path.posix.resolve(workdir(from), src);
+      const target = intoDir ? path.posix.resolve(destDir, dest, path.posix.basename(source)) : path.posix.resolve(destDir, dest);
+      out.push({ ins, from, source, target });
+    }
+  });
+  return out;
+}
+
+/** The shell text of a RUN (exec form joined with spaces). */
+function runText(ins: Instruction): string {
+  if (!ins.args.startsWith("[")) return ins.args;
+  const parsed: unknown = JSON.parse(ins.args);
+  return Array.isArray(parsed) ? parsed.map(String).join(" ") : "";
+}
+
 /** The shell commands of a RUN, split on && || ; and newlines. */
 function commandsOf(ins: Instruction): string[] {
-  let text = ins.args;
-  if (text.startsWith("[")) {
-    const parsed: unknown = JSON.parse(text);
-    text = Array.isArray(parsed) ? parsed.map(String).join(" ") : "";
-  }
-  return text.split(/&&|\|\||;|\n/).map((c) => c.trim().replace(/\s+/g, " ")).filter((c) => c !== "");
+  return runText(ins)
+    .split(/&&|\|\||;|\n/)
+    .map((c) => c.trim().replace(/\s+/g, " "))
+    .filter((c) => c !== "");
 }
 
-type NpmStep = "installs-dev" | "installs-prod" | "prunes-dev" | "other";
+const installsPackages = (command: string): boolean =>
+  /^(npm|pnpm|yarn)(\s+--?\S+)*\s+(ci|clean-install|install|i|add|install-test|it|install-ci-test)\b/.test(command) || /^yarn$/.test(command);
 
-function npmStep(command: string): NpmStep {
-  const m = /^npm\s+(ci|install|i|add|prune)\b(.*)$/.exec(command);
-  if (m === null) return "other";
-  const omitsDev = /--omit[= ]dev\b|--production\b|--only[= ]prod(uction)?\b/.test(m[2] ?? "");
-  if (m[1] === "prune") return omitsDev ? "prunes-dev" : "other";
-  return omitsDev ? "installs-prod" : "installs-dev";
+/** Index (in its stage) of the RUN that builds the bundle: `npm run build`. */
+function buildRunIndex(stage: Stage): number {
+  return stage.instructions.findLastIndex((i) => i.keyword === "RUN" && commandsOf(i).some((c) => /^npm run build\b/.test(c)));
 }
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Where the cache is set and run: NODE_COMPILE_CACHE=<dir> on the same RUN as `node .`. */
+function warmsCache(ins: Instruction, dir: string): boolean {
+  const text = runText(ins);
+  return (
+    new RegExp(`(^|[\\s;&|{(])NODE_COMPILE_CACHE=(["']?)${escapeRe(dir)}/?\\2(?=[\\s;&|)}]|$)`).test(text) &&
+    /(^|[\s;&|{(])node\s+\.(?=[\s;&|)}]|$)/.test(text)
+  );
+}
+
+/** The final stage's compile-cache folder (ENV NODE_COMPILE_CACHE), if set. */
+const compileCacheDir = (df: Dockerfile): string | undefined => {
+  const stage = finalStage(df);
+  return stage === undefined ? undefined : envOf(stage).get("NODE_COMPILE_CACHE");
+};
+
+const isRootOwner = (chown: string): boolean => /^(0|root)(:(0|root))?$/.test(chown);
 
 // ---------------------------------------------------------------------------
 // The checkers: each returns the problems it finds ([] for none).
 
 type Checker = (df: Dockerfile) => string[];
 
-const RUNTIME_FILES = new Set(["package.json", "node_modules", "dist"]);
+/** What the final stage takes from the build stage, relative to both WORKDIRs (besides the compile cache). */
+const RUNTIME_FILES = ["package.json", "dist/function"] as const;
 
 const dockerfileChecks: Record<string, Checker> = {
   "multi-stage (at least two FROM)": (df) => (df.stages.length >= 2 ? [] : [`${df.stages.length} FROM: a single stage ships its build tools`]),
@@ -157,9 +235,7 @@ const dockerfileChecks: Record<string, Checker> = {
     const problems: string[] = [];
     if (df.stages.length === 0) problems.push("no FROM at all");
     for (const stage of df.stages) {
-      // FROM an earlier stage inherits that stage's base image.
-      let image = stage.image;
-      for (let base = stageNamed(df, image, stage.index); base !== undefined; base = stageNamed(df, image, base.index)) image = base.image;
+      const image = baseImage(df, stage);
       if (!/^(docker\.io\/)?(library\/)?node:24([.\-@].*)?$/.test(image)) problems.push(`stage ${stage.index} is FROM ${stage.image}, not node:24…`);
     }
     return problems;
@@ -177,7 +253,7 @@ const dockerfileChecks: Record<string, Checker> = {
     return problems;
   },
 
-  'final stage CMD is exactly ["node", "."]': (df) => {
+  'final stage CMD is exactly ["node", "."], no ENTRYPOINT': (df) => {
     const stage = finalStage(df);
     const problems: string[] = [];
     if (stage?.instructions.some((i) => i.keyword === "ENTRYPOINT")) problems.push("final stage sets an ENTRYPOINT: the CMD would not be what runs");
@@ -193,77 +269,120 @@ const dockerfileChecks: Record<string, Checker> = {
     return problems;
   },
 
-  "final stage copies only package.json, node_modules and dist from a build stage": (df) => {
+  "final stage copies from the build stage only package.json, dist/function and the compile cache, each to its own path": (df) => {
     const stage = finalStage(df);
     if (stage === undefined) return ["no stage"];
     const problems: string[] = [];
+    const wd = workdir(stage);
+    const cache = compileCacheDir(df);
     const copied = new Set<string>();
-    for (const ins of stage.instructions) {
-      if (ins.keyword === "ADD") {
-        problems.push(`ADD ${ins.args} (line ${ins.line}): the final stage takes nothing from outside the build stage`);
+    for (const c of copiesOf(df, stage)) {
+      if (c.ins.keyword === "ADD") {
+        problems.push(`ADD ${c.ins.args} (line ${c.ins.line}): the final stage takes nothing from outside the build stage`);
         continue;
       }
-      if (ins.keyword !== "COPY") continue;
-      const from = ins.flags.get("from");
-      const source = from === undefined ? undefined : stageNamed(df, from, stage.index);
-      if (source === undefined) {
-        problems.push(`COPY ${ins.args} (line ${ins.line}) is not from an earlier build stage`);
+      if (c.from === undefined) {
+        problems.push(`COPY ${c.ins.args} (line ${c.ins.line}) is not from an earlier build stage`);
         continue;
       }
-      const base = workdir(source);
-      for (const src of copyOperands(ins).sources) {
-        const rel = path.posix.relative(base, path.posix.resolve(base, src));
-        if (RUNTIME_FILES.has(rel)) copied.add(rel);
-        else problems.push(`COPY --from=${from} ${src} (line ${ins.line}): only ${[...RUNTIME_FILES].join(", ")} belong in the image`);
+      const rel = path.posix.relative(workdir(c.from), c.source);
+      const allowed = (RUNTIME_FILES as readonly string[]).includes(rel) || (cache !== undefined && c.source === cache);
+      if (!allowed) {
+        problems.push(`COPY --from=${c.ins.flags.get("from")} ${c.source} (line ${c.ins.line}): only ${RUNTIME_FILES.join(", ")} and the compile cache belong in the image`);
+        continue;
       }
+      const expected = c.source === cache ? cache : path.posix.join(wd, rel);
+      if (c.target !== expected) problems.push(`COPY (line ${c.ins.line}) puts ${c.source} at ${c.target}, not ${expected}: package.json's "main" or NODE_COMPILE_CACHE would miss it`);
+      copied.add(rel);
     }
     for (const needed of RUNTIME_FILES) if (!copied.has(needed)) problems.push(`final stage lacks ${needed}: node . cannot run`);
     return problems;
   },
 
-  "the runtime user does not own the app's files": (df) => {
+  "nothing in the final stage is chowned to the runtime user": (df) => {
     const problems: string[] = [];
     for (const ins of finalStage(df)?.instructions ?? []) {
       if (ins.keyword !== "COPY" && ins.keyword !== "ADD") continue;
       const chown = ins.flags.get("chown");
-      if (chown !== undefined && !/^(0|root)(:(0|root))?$/.test(chown)) problems.push(`--chown=${chown} (line ${ins.line}) makes the code writable by the process`);
+      if (chown !== undefined && !isRootOwner(chown)) problems.push(`--chown=${chown} (line ${ins.line}) makes the files writable by the process`);
       if (ins.flags.has("chmod")) problems.push(`--chmod (line ${ins.line}): keep the files root-owned and read-only for the process`);
     }
     return problems;
   },
 
-  "dev dependencies are removed in the build stage": (df) => {
-    const build = stageCopiedFrom(df, "node_modules");
-    if (build === undefined) return ["node_modules is not copied from a build stage"];
-    let state: "none" | "with-dev" | "production" = "none";
-    for (const ins of build.instructions) {
-      if (ins.keyword !== "RUN") continue;
-      for (const command of commandsOf(ins)) {
-        const step = npmStep(command);
-        if (step === "installs-dev") state = "with-dev";
-        else if (step === "installs-prod" || (step === "prunes-dev" && state !== "none")) state = "production";
+  "the final stage has no node_modules at all, so no dependency, dev or otherwise, can leak in": (df) => {
+    const stage = finalStage(df);
+    if (stage === undefined) return ["no stage"];
+    const problems: string[] = [];
+    // FROM an earlier stage would inherit its node_modules.
+    if (stageNamed(df, stage.image, stage.index) !== undefined) problems.push(`the final stage is FROM ${stage.image}, an earlier stage: it inherits that stage's node_modules`);
+    for (const c of copiesOf(df, stage)) {
+      if (c.source.split("/").includes("node_modules")) {
+        problems.push(`${c.ins.keyword} ${c.ins.args} (line ${c.ins.line}) brings in node_modules`);
+        continue;
       }
+      // A folder that holds the build stage's node_modules (its WORKDIR, where npm ci ran, or
+      // one above), or the whole build context.
+      const rel = c.from === undefined ? undefined : path.posix.relative(c.source, workdir(c.from));
+      const holder = rel === undefined ? [".", "/"].includes(path.posix.normalize(c.source)) : !rel.startsWith("..");
+      if (holder) problems.push(`${c.ins.keyword} ${c.ins.args} (line ${c.ins.line}) copies a folder that holds node_modules`);
     }
-    if (state === "none") return [`stage ${build.alias ?? build.index} never installs the dependencies`];
-    if (state === "with-dev") return [`stage ${build.alias ?? build.index} keeps its dev dependencies: no npm prune --omit=dev (or npm ci --omit=dev) after the last install`];
-    return [];
+    return problems;
   },
 
-  "final stage installs no dev dependencies": (df) => {
+  "final stage runs no npm install or npm ci": (df) => {
     const problems: string[] = [];
     for (const ins of finalStage(df)?.instructions ?? []) {
       if (ins.keyword !== "RUN") continue;
       for (const command of commandsOf(ins)) {
-        if (npmStep(command) === "installs-dev") problems.push(`RUN ${command} (line ${ins.line}) installs dev dependencies into the image`);
+        if (installsPackages(command.replace(/^cd \S+ /, ""))) problems.push(`RUN ${command} (line ${ins.line}) installs packages into the image`);
       }
     }
     return problems;
   },
 
   "final stage sets NODE_ENV=production": (df) => {
-    const env = (finalStage(df)?.instructions ?? []).filter((i) => i.keyword === "ENV");
-    const set = env.some((i) => /(^|\s)NODE_ENV(=|\s+)"?production"?(\s|$)/.test(i.args));
-    return set ? [] : ["final stage does not set ENV NODE_ENV=production"];
+    const stage = finalStage(df);
+    return stage !== undefined && envOf(stage).get("NODE_ENV") === "production" ? [] : ["final stage does not set ENV NODE_ENV=production"];
+  },
+
+  "final stage sets NODE_COMPILE_CACHE to the cache it copies, root-owned, from the build stage": (df) => {
+    const stage = finalStage(df);
+    if (stage === undefined) return ["no stage"];
+    const cache = compileCacheDir(df);
+    if (cache === undefined) return ["final stage does not set ENV NODE_COMPILE_CACHE: the pre-warmed cache would not be read"];
+    if (!path.posix.isAbsolute(cache)) return [`NODE_COMPILE_CACHE=${cache} is not an absolute path`];
+    const copy = copiesOf(df, stage).find((c) => c.target === cache);
+    if (copy === undefined) return [`nothing is copied to ${cache}: NODE_COMPILE_CACHE names an empty place`];
+    const problems: string[] = [];
+    if (copy.from === undefined) problems.push(`${cache} (line ${copy.ins.line}) is not copied from a build stage`);
+    if (copy.source !== cache) problems.push(`${cache} is copied from ${copy.source} (line ${copy.ins.line}), not from the same path in the build stage`);
+    // The warm-up wrote it as the runtime user; make root own it, whatever the build stage's owners.
+    const chown = copy.ins.flags.get("chown");
+    if (chown === undefined || !isRootOwner(chown)) problems.push(`COPY of ${cache} (line ${copy.ins.line}) lacks --chown=0:0: the runtime user, who wrote it in the build stage, would own it`);
+    return problems;
+  },
+
+  "the build stage fills that cache by running node . with the final stage's base image, WORKDIR and USER": (df) => {
+    const stage = finalStage(df);
+    const cache = compileCacheDir(df);
+    if (stage === undefined || cache === undefined) return ["no NODE_COMPILE_CACHE in the final stage"];
+    const copy = copiesOf(df, stage).find((c) => c.target === cache);
+    const build = copy?.from;
+    if (build === undefined) return [`${cache} is not copied from a build stage`];
+    const problems: string[] = [];
+    const bundled = buildRunIndex(build);
+    const at = build.instructions.findIndex((ins, i) => i > bundled && ins.keyword === "RUN" && warmsCache(ins, cache));
+    if (bundled < 0) problems.push(`stage ${build.alias ?? build.index} never runs npm run build`);
+    if (at < 0) return [...problems, `no RUN in stage ${build.alias ?? build.index} after npm run build runs node . with NODE_COMPILE_CACHE=${cache}`];
+    const line = build.instructions[at]?.line;
+    // Node keeps an entry only for the same Node build, file path and uid (it names a subfolder after the uid).
+    if (baseImage(df, build) !== baseImage(df, stage)) problems.push(`the cache is made on ${baseImage(df, build)} but used on ${baseImage(df, stage)}: another Node build rejects it`);
+    if (workdir(build, at) !== workdir(stage)) problems.push(`the warm-up (line ${line}) runs in ${workdir(build, at)}, the image in ${workdir(stage)}: entries are keyed by the file's absolute path`);
+    const warmUid = uidOf(userAt(build, at));
+    const runUid = uidOf(userAt(stage));
+    if (warmUid === undefined || warmUid !== runUid) problems.push(`the warm-up (line ${line}) runs as USER ${userAt(build, at)}, the image as ${userAt(stage)}: Node looks for the cache in a subfolder named after the uid`);
+    return problems;
   },
 };
 
@@ -275,11 +394,21 @@ function lineEdit(text: string, edit: (lines: string[]) => string[]): string {
 }
 const appendLine = (line: string) => (text: string) => lineEdit(text, (ls) => [...ls, line]);
 const dropLines = (re: RegExp) => (text: string) => lineEdit(text, (ls) => ls.filter((l) => !re.test(l)));
+const dropFirstLine = (re: RegExp) => (text: string) =>
+  lineEdit(text, (ls) => {
+    const at = ls.findIndex((l) => re.test(l));
+    return ls.filter((_, i) => i !== at);
+  });
 const replaceIn = (re: RegExp, to: string) => (text: string) => lineEdit(text, (ls) => ls.map((l) => l.replace(re, to)));
 const replaceFrom = (which: "first" | "last", to: string) => (text: string) =>
   lineEdit(text, (ls) => {
     const froms = ls.flatMap((l, i) => (/^\s*FROM\s/i.test(l) ? [i] : []));
     const at = which === "first" ? froms[0] : froms.at(-1);
+    return ls.map((l, i) => (i === at ? to : l));
+  });
+const replaceLast = (re: RegExp, to: string) => (text: string) =>
+  lineEdit(text, (ls) => {
+    const at = ls.findLastIndex((l) => re.test(l));
     return ls.map((l, i) => (i === at ? to : l));
   });
 const onlyFinalStage = (text: string) => lineEdit(text, (ls) => ls.slice(ls.findLastIndex((l) => /^\s*FROM\s/i.test(l))));
@@ -296,26 +425,57 @@ const tamperings: Record<string, readonly (readonly [string, (text: string) => s
     ["USER node", appendLine("USER node")],
     ["USER 0", appendLine("USER 0")],
   ],
-  'final stage CMD is exactly ["node", "."]': [
+  'final stage CMD is exactly ["node", "."], no ENTRYPOINT': [
     ["npm start", appendLine('CMD ["npm", "start"]')],
     ["shell form", appendLine("CMD node .")],
     ["no CMD", dropLines(/^\s*CMD\s/i)],
     ["an ENTRYPOINT", appendLine('ENTRYPOINT ["sh", "-c"]')],
   ],
-  "final stage copies only package.json, node_modules and dist from a build stage": [
+  "final stage copies from the build stage only package.json, dist/function and the compile cache, each to its own path": [
     ["the TypeScript sources", appendLine("COPY --from=build /app/functions ./functions")],
     ["tsconfig from the context", appendLine("COPY tsconfig.json ./")],
+    ["tsconfig from the build stage", appendLine("COPY --from=build /app/tsconfig.json ./")],
     ["the tests", appendLine("COPY --from=build /app/test ./test")],
     ["ADD of the context", appendLine("ADD . .")],
-    ["no dist", dropLines(/^\s*COPY\s.*\bdist\b/i)],
+    ["all of dist (tsc's output too)", replaceIn(/\/app\/dist\/function \.\/dist\/function/, "/app/dist ./dist")],
+    ["dist/function elsewhere", replaceIn(/\/app\/dist\/function \.\/dist\/function/, "/app/dist/function ./function")],
+    ["no dist/function", dropLines(/^\s*COPY\s.*\bdist\/function\b/i)],
+    ["no package.json", dropLines(/^\s*COPY\s.*\bpackage\.json\b.*\.\/package\.json/i)],
   ],
-  "the runtime user does not own the app's files": [["--chown=node", appendLine("COPY --chown=node:node --from=build /app/dist ./dist")]],
-  "dev dependencies are removed in the build stage": [["no npm prune", replaceIn(/\s*&&\s*npm prune --omit=dev[^\n]*/, "")]],
-  "final stage installs no dev dependencies": [
-    ["npm ci", appendLine("RUN npm ci")],
+  "nothing in the final stage is chowned to the runtime user": [
+    ["--chown=node", appendLine("COPY --chown=node:node --from=build /app/dist/function ./dist/function")],
+    ["the cache chowned to 1000", replaceIn(/--chown=0:0/, "--chown=1000:1000")],
+    ["--chmod", appendLine("COPY --chmod=0777 --from=build /app/package.json ./package.json")],
+  ],
+  "the final stage has no node_modules at all, so no dependency, dev or otherwise, can leak in": [
+    ["node_modules copied", appendLine("COPY --from=build /app/node_modules ./node_modules")],
+    ["a package copied", appendLine("COPY --from=build /app/node_modules/express ./node_modules/express")],
+    ["the whole build WORKDIR", appendLine("COPY --from=build /app ./")],
+    ["the build root", appendLine("COPY --from=build / /")],
+    ["the final stage FROM the build stage", replaceFrom("last", "FROM build")],
+  ],
+  "final stage runs no npm install or npm ci": [
+    ["npm ci --omit=dev", appendLine("RUN npm ci --omit=dev")],
     ["npm install", appendLine("RUN npm install --no-audit")],
+    ["npm i after cd", appendLine("RUN cd /app && npm i express")],
   ],
-  "final stage sets NODE_ENV=production": [["no NODE_ENV", dropLines(/^\s*ENV\s+NODE_ENV/i)]],
+  "final stage sets NODE_ENV=production": [
+    ["no NODE_ENV", dropLines(/^\s*ENV\s+NODE_ENV/i)],
+    ["NODE_ENV=development", replaceIn(/NODE_ENV=production$/, "NODE_ENV=development")],
+  ],
+  "final stage sets NODE_COMPILE_CACHE to the cache it copies, root-owned, from the build stage": [
+    ["no ENV NODE_COMPILE_CACHE", dropLines(/^\s*ENV\s+NODE_COMPILE_CACHE/i)],
+    ["ENV pointing elsewhere", replaceIn(/^(\s*ENV\s+NODE_COMPILE_CACHE=).*$/i, "$1/tmp/compile-cache")],
+    ["the cache not copied", dropLines(/^\s*COPY\s.*compile-cache/i)],
+    ["the cache copied without --chown=0:0", replaceIn(/--chown=0:0 /, "")],
+  ],
+  "the build stage fills that cache by running node . with the final stage's base image, WORKDIR and USER": [
+    ["no node . in the warm-up", replaceIn(/\bnode \. &/, "node --version &")],
+    ["the warm-up without NODE_COMPILE_CACHE", replaceIn(/export NODE_COMPILE_CACHE=\S+ /, "export ")],
+    ["the warm-up as root", dropFirstLine(/^\s*USER\s/i)],
+    ["the final stage on another base", replaceFrom("last", "FROM node:24-bookworm-slim")],
+    ["the final stage in another WORKDIR", replaceLast(/^\s*WORKDIR\s/i, "WORKDIR /srv")],
+  ],
 };
 
 const dockerfileText = await readFile(dockerfilePath, "utf8");
@@ -339,119 +499,54 @@ describe("Dockerfile: what it promises, read from its text", () => {
 // ---------------------------------------------------------------------------
 // The final stage's filesystem, rebuilt.
 
-interface LockEntry {
-  readonly dev?: boolean;
-  readonly dependencies?: Record<string, string>;
-  readonly optionalDependencies?: Record<string, string>;
-  readonly peerDependencies?: Record<string, string>;
-}
-type LockPackages = Readonly<Record<string, LockEntry>>;
-
-const nameOfKey = (key: string): string => key.slice(key.lastIndexOf("node_modules/") + "node_modules/".length);
-
-/**
- * Installed packages (package-lock keys, "node_modules/a/node_modules/b") that
- * should not be in a production tree: dev-only per the lock, or unknown to it.
- * Also lists the devDependencies that stay because production needs them too.
- */
-function checkProductionTree(installed: readonly string[], lock: LockPackages, devDependencies: readonly string[]): { problems: string[]; kept: string[] } {
-  const problems: string[] = [];
-  for (const key of installed) {
-    const entry = lock[key];
-    if (entry === undefined) problems.push(`${key}: not in package-lock.json`);
-    else if (entry.dev === true) problems.push(`${key}: a dev-only package${devDependencies.includes(nameOfKey(key)) ? " (a devDependency)" : ""}`);
-  }
-  const kept: string[] = [];
-  for (const dev of devDependencies) {
-    const here = installed.filter((key) => nameOfKey(key) === dev && lock[key]?.dev !== true);
-    if (here.length === 0) continue;
-    const needers = Object.entries(lock)
-      .filter(([key, e]) => key !== "" && e.dev !== true && [e.dependencies, e.optionalDependencies, e.peerDependencies].some((d) => d !== undefined && dev in d))
-      .map(([key]) => nameOfKey(key));
-    kept.push(`${here.join(", ")} (needed by ${[...new Set(needers)].join(", ") || "?"})`);
-  }
-  return { problems, kept };
-}
-
-/** Every package directory under node_modules, as package-lock keys. */
-async function installedPackages(dir: string, prefix = "node_modules"): Promise<string[]> {
-  const found: string[] = [];
-  const nm = path.join(dir, "node_modules");
-  if (!existsSync(nm)) return found;
-  for (const entry of await readdir(nm, { withFileTypes: true })) {
-    if (entry.name.startsWith(".")) continue;
-    const names = entry.name.startsWith("@") ? (await readdir(path.join(nm, entry.name))).map((n) => `${entry.name}/${n}`) : [entry.name];
-    for (const name of names) {
-      found.push(`${prefix}/${name}`);
-      found.push(...(await installedPackages(path.join(nm, name), `${prefix}/${name}/node_modules`)));
-    }
-  }
-  return found;
-}
-
 interface Weight {
   bytes: number;
   files: number;
 }
 
-/** Apparent size (what a layer tarball holds) and file count, optionally grouped. */
-async function weigh(dir: string, group: (rel: string) => string = () => ""): Promise<Map<string, Weight>> {
-  const totals = new Map<string, Weight>();
+/** Apparent size (what a layer tarball holds) of every file under dir, by relative path. */
+async function filesUnder(dir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
   const walk = async (rel: string): Promise<void> => {
     for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
       const child = rel === "" ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) {
-        await walk(child);
-      } else {
-        const { size } = await lstat(path.join(dir, child));
-        const key = group(child);
-        const w = totals.get(key) ?? { bytes: 0, files: 0 };
-        w.bytes += size;
-        w.files += 1;
-        totals.set(key, w);
-      }
+      if (entry.isDirectory()) await walk(child);
+      else out.set(child, (await lstat(path.join(dir, child))).size);
     }
   };
   await walk("");
-  return totals;
+  return out;
 }
 
-const NPM_METADATA = "(.bin, .package-lock.json)";
-const topPackage = (rel: string): string => {
-  const [first = "", second = ""] = rel.split("/");
-  if (first.startsWith(".")) return NPM_METADATA;
-  return first.startsWith("@") ? `${first}/${second}` : first;
+const sum = (sizes: Iterable<number>): Weight => [...sizes].reduce((a, b) => ({ bytes: a.bytes + b, files: a.files + 1 }), { bytes: 0, files: 0 });
+const kb = (bytes: number): string => `${(bytes / 1e3).toFixed(1)} kB`;
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? (s[s.length >> 1] ?? 0) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
 };
-const sum = (ws: Iterable<Weight>): Weight => [...ws].reduce((a, w) => ({ bytes: a.bytes + w.bytes, files: a.files + w.files }), { bytes: 0, files: 0 });
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
-/** Path → type, size, mode, mtime of everything under dir: what a write would change. */
+/** Path → type, size, mode, owner, mtime of everything under dir: what a write would change. */
 async function snapshot(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (rel: string): Promise<void> => {
     const st = await lstat(path.join(dir, rel));
-    out.set(rel, `${st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : "f"} ${st.size} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs}`);
+    out.set(rel, `${st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : "f"} ${st.size} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.mtimeMs}`);
     if (st.isDirectory()) for (const name of await readdir(path.join(dir, rel))) await walk(rel === "" ? name : `${rel}/${name}`);
   };
   await walk("");
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** node_modules folders in dir or any folder above it: what Node's resolution would look in. */
+function nodeModulesAbove(dir: string): string[] {
+  const found: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, "node_modules"))) found.push(path.join(d, "node_modules"));
+    if (d === path.dirname(d)) return found;
+  }
 }
 
-/** npm as the running `npm test` invoked it, else the one on PATH. */
-function npmCommand(args: string[]): [string, string[]] {
-  const cli = process.env["npm_execpath"];
-  return cli !== undefined && /\.c?js$/.test(cli) ? [process.execPath, [cli, ...args]] : ["npm", args];
-}
-
-const RUN_AS = ["--reuid=1000", "--regid=1000", "--clear-groups"];
+const RUN_AS = (uid: number, gid: number): string[] => [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"];
 
 /** Whether uid 1000 (gid 1000, no other groups) may reach and run a file, by the permission bits. */
 async function openTo1000(file: string): Promise<boolean> {
@@ -467,20 +562,74 @@ async function openTo1000(file: string): Promise<boolean> {
   return allows(await stat(real), 0o5);
 }
 
-describe("the final stage's filesystem, rebuilt without Docker", () => {
+/** `from` (an absolute path of the image) rewritten to `to` wherever it stands as a path in a shell line. */
+function mapPath(text: string, from: string, to: string): string {
+  return text.replace(new RegExp(`(?<=^|[\\s"'=:])${escapeRe(from)}(?=/|[\\s"';:)&|]|$)`, "g"), to);
+}
+
+interface Outcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+describe("the final stage's filesystem, rebuilt without Docker and without node_modules", () => {
+  const dockerfile = parseDockerfile(dockerfileText);
+  const final = finalStage(dockerfile);
+  const cacheDir = compileCacheDir(dockerfile);
   let tmp: string | undefined;
   let app = "";
   let home = "";
-  let child: ChildProcess | undefined;
-  let lock: LockPackages = {};
-  let devDependencies: string[] = [];
   let main = "";
+  const children = new Map<ChildProcess, boolean>(); // → whether it leads a process group of its own
+  let api: FakeApiServer | undefined;
+
+  // How node runs "as the image": uid 1000 via setpriv when we are root, else ourselves.
+  const root0 = process.getuid?.() === 0;
+  let runtimeUid = 1000;
+  let runtimeGid = 1000;
+  let node = process.execPath;
+  let asUser: "setpriv" | "self" = "self";
+  const notes: string[] = [];
+  let imageEnv: Record<string, string> = {};
+
+  // The build stage's RUN lines after `npm run build`, run in the rebuilt tree.
+  let warmUp: Outcome | undefined;
+  let tamperedWarmUps: Promise<[string, Outcome][]> | undefined;
+
+  /** The final stage's absolute path in the rebuilt tree. */
+  const inApp = (p: string): string => {
+    const wd = final === undefined ? "/" : workdir(final);
+    const rel = path.posix.relative(wd, p);
+    assert.ok(!rel.startsWith(".."), `${p} is outside the final stage's WORKDIR ${wd}`);
+    return path.join(app, rel);
+  };
+
+  /** Runs a shell line (sh -c), in its own process group so `after` can end what it started. */
+  const shell = (line: string, opts: { cwd: string; env: Record<string, string>; uid?: number; gid?: number }): Promise<Outcome> => {
+    const t0 = performance.now();
+    const asOther = opts.uid !== undefined && root0 && opts.uid !== 0;
+    const [cmd, args] = asOther ? ["setpriv", [...RUN_AS(opts.uid ?? 0, opts.gid ?? opts.uid ?? 0), "/bin/sh", "-c", line]] : ["/bin/sh", ["-c", line]];
+    const proc = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    children.set(proc, true);
+    let stdout = "";
+    let stderr = "";
+    proc.stdout?.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    proc.stderr?.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    return new Promise((resolve) => {
+      proc.on("close", (code, signal) => {
+        resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
+      });
+    });
+  };
 
   before(async () => {
-    const pkg = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as { main?: string; devDependencies?: Record<string, string> };
-    devDependencies = Object.keys(pkg.devDependencies ?? {});
+    assert.ok(final !== undefined, "no final stage");
+    assert.ok(cacheDir !== undefined, "the final stage sets no NODE_COMPILE_CACHE");
+    const pkg = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as { main?: string };
     main = pkg.main ?? "index.js";
-    lock = (JSON.parse(await readFile(path.join(root, "package-lock.json"), "utf8")) as { packages: LockPackages }).packages;
 
     tmp = await mkdtemp(path.join(tmpdir(), "greeter-image-"));
     await chmod(tmp, 0o755); // mkdtemp makes it 0700: uid 1000 must be able to enter
@@ -488,139 +637,301 @@ describe("the final stage's filesystem, rebuilt without Docker", () => {
     home = path.join(tmp, "home");
     await mkdir(app);
     await mkdir(home);
+    assert.deepEqual(nodeModulesAbove(app), [], "a node_modules above the temp dir: Node could resolve packages the image does not have");
 
-    // Build stage: package.json + lock, production dependencies only.
-    await copyFile(path.join(root, "package.json"), path.join(app, "package.json"));
-    await copyFile(path.join(root, "package-lock.json"), path.join(app, "package-lock.json"));
-    const [cmd, args] = npmCommand(["ci", "--omit=dev", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"]);
-    await run(cmd, args, { cwd: app, timeout: 120_000 });
-    await rm(path.join(app, "package-lock.json")); // the final stage copies package.json only
-
-    // dist: what the build stage compiles, i.e. the source dirs it COPYs from the context.
-    const build = stageCopiedFrom(parseDockerfile(dockerfileText), "dist");
-    const compiled = (build?.instructions ?? [])
-      .filter((i) => i.keyword === "COPY" && !i.flags.has("from"))
-      .flatMap((i) => copyOperands(i).sources)
-      .map((s) => s.replace(/^\.\//, "").replace(/\/$/, ""))
-      .filter((s) => existsSync(path.join(root, "dist", s)));
-    assert.ok(compiled.includes("functions"), `no dist/functions: run npm run build first (npm test's pretest does)`);
-    for (const dir of compiled) await cp(path.join(root, "dist", dir), path.join(app, "dist", dir), { recursive: true });
-  });
-
-  after(async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (tmp === undefined) return;
-    await run("chmod", ["-R", "u+w", tmp]).catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
-  });
-
-  it("weighs: the app layer is dist + production node_modules", async (t: TestContext) => {
-    const modules = await weigh(path.join(app, "node_modules"), topPackage);
-    const dist = sum((await weigh(path.join(app, "dist"))).values());
-    const nm = sum(modules.values());
-    const pkgJson = (await lstat(path.join(app, "package.json"))).size;
-    const total = { bytes: nm.bytes + dist.bytes + pkgJson, files: nm.files + dist.files + 1 };
-    t.diagnostic(`app layer: ${mb(total.bytes)} (${total.bytes} bytes) in ${total.files} files`);
-    t.diagnostic(`node_modules: ${mb(nm.bytes)} (${nm.bytes} bytes) in ${nm.files} files, ${[...modules.keys()].filter((k) => k !== NPM_METADATA).length} top-level packages`);
-    t.diagnostic(`dist: ${(dist.bytes / 1e3).toFixed(1)} kB (${dist.bytes} bytes) in ${dist.files} files`);
-    const largest = [...modules].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 6);
-    t.diagnostic(`largest packages: ${largest.map(([name, w]) => `${name} ${mb(w.bytes)}/${w.files} files`).join(", ")}`);
-    assert.ok(nm.files > 0 && dist.files > 0);
-    assert.ok(existsSync(path.join(app, main)), `${main} (package.json main, what node . runs) is missing from the tree`);
-  });
-
-  it("holds no devDependency unless production needs it too (per package-lock.json)", async (t: TestContext) => {
-    const installed = await installedPackages(app);
-    assert.ok(installed.length > 0);
-    const { problems, kept } = checkProductionTree(installed, lock, devDependencies);
-    assert.deepEqual(problems, []);
-    for (const name of ["typescript", "autocannon", "faas-js-runtime", "kubernetes-models", "@types/express"]) {
-      if (devDependencies.includes(name)) assert.ok(!installed.includes(`node_modules/${name}`), name);
-    }
-    if (kept.length > 0) t.diagnostic(`devDependencies also needed in production: ${kept.join("; ")}`);
-    // The checker can fail: a dev-only package from the lock, and a stray one.
-    const devOnly = Object.keys(lock).find((key) => key.startsWith("node_modules/") && lock[key]?.dev === true);
-    assert.ok(devOnly !== undefined, "the lock has no dev-only package to tamper with");
-    assert.notDeepEqual(checkProductionTree([...installed, devOnly], lock, devDependencies).problems, []);
-    assert.notDeepEqual(checkProductionTree([...installed, "node_modules/left-behind"], lock, devDependencies).problems, []);
-  });
-
-  it("runs read-only as uid 1000 with no writable HOME or TMPDIR: greets, exits 0 on SIGTERM, writes nothing", { timeout: 30_000 }, async (t: TestContext) => {
-    assert.ok(tmp !== undefined);
-    let command = process.execPath;
-    let prefix: string[] = [];
-    if (process.getuid?.() === 0) {
-      // Root ignores permission bits: drop to uid 1000 as the image's USER does.
+    // Who runs node. Root ignores permission bits: drop to the image's uid as its USER does.
+    const runtimeUser = userAt(final);
+    runtimeUid = uidOf(runtimeUser) ?? 1000;
+    runtimeGid = Number(runtimeUser.split(":")[1] ?? runtimeUid);
+    if (root0) {
       if (spawnSync("setpriv", ["--version"]).status !== 0) {
-        t.diagnostic("setpriv (util-linux) not found: running as root, so only the before/after listing shows that nothing was written");
+        notes.push("setpriv (util-linux) not found: running as root, so only the before/after listing shows that nothing was written");
       } else {
-        let node: string | undefined = process.execPath;
         // Judged from the permission bits: setpriv may still hold root's capabilities when it
         // execs, so a trial run would pass where a real uid 1000 could not reach the binary.
-        const runsAs1000 = async (bin: string): Promise<boolean> =>
-          (await openTo1000(bin)) && spawnSync("setpriv", [...RUN_AS, bin, "-e", "process.exit(process.getuid() === 1000 ? 0 : 1)"], { timeout: 10_000 }).status === 0;
-        if (!(await runsAs1000(node))) {
+        const runsAs = async (bin: string): Promise<boolean> =>
+          (await openTo1000(bin)) && spawnSync("setpriv", [...RUN_AS(runtimeUid, runtimeGid), bin, "-e", `process.exit(process.getuid() === ${runtimeUid} ? 0 : 1)`], { timeout: 10_000 }).status === 0;
+        if (!(await runsAs(node))) {
           // e.g. a .tools/ under a 0700 home: give uid 1000 its own copy, outside the tree.
           node = path.join(tmp, "bin", "node");
           await mkdir(path.dirname(node));
           await copyFile(process.execPath, node);
           await chmod(node, 0o555);
-          t.diagnostic(`uid 1000 cannot run ${process.execPath}: using a copy at ${node}`);
-          if (!(await runsAs1000(node))) node = undefined;
+          notes.push(`uid ${runtimeUid} cannot run ${process.execPath}: using a copy at ${node}`);
         }
-        if (node === undefined) {
-          t.diagnostic("uid 1000 cannot run node even from a copy (no CAP_SETUID?): running as root, the listing still shows whether anything was written");
-        } else {
-          command = "setpriv";
-          prefix = [...RUN_AS, node];
-        }
+        if (await runsAs(node)) asUser = "setpriv";
+        else notes.push(`uid ${runtimeUid} cannot run node even from a copy (no CAP_SETUID?): running as root`);
+      }
+    } else {
+      notes.push(`not root: running as uid ${process.getuid?.() ?? "?"}, ownership is not reproduced`);
+    }
+    const nodeDir = path.dirname(node);
+
+    // 1. COPY --from=build: package.json and dist/function from the repository (npm test's
+    // pretest builds dist/function); the build stage and the image share the WORKDIR, so one tree.
+    const copies = copiesOf(dockerfile, final);
+    for (const c of copies) {
+      if (c.source === cacheDir || c.from === undefined) continue;
+      const rel = path.posix.relative(workdir(c.from), c.source);
+      assert.ok(existsSync(path.join(root, rel)), `${rel} is missing: run npm run build first (npm test's pretest does)`);
+      await cp(path.join(root, rel), inApp(c.target), { recursive: true });
+    }
+    assert.ok(existsSync(path.join(app, main)), `${main} (package.json main, what node . runs) is missing from the tree`);
+
+    // 2. The build stage's instructions after `npm run build`, as written: RUN lines as the
+    // USER in force, in its WORKDIR, with /app mapped onto the temp tree.
+    const cacheCopy = copies.find((c) => c.source === cacheDir && c.target === cacheDir);
+    assert.ok(cacheCopy?.from !== undefined, `${cacheDir} is not copied from a build stage`);
+    const build = cacheCopy.from;
+    const buildWd = workdir(build);
+    const shimDir = path.join(tmp, "shim");
+    if (!root0) {
+      // chown needs root: a stand-in that does nothing.
+      await mkdir(shimDir);
+      await writeFile(path.join(shimDir, "chown"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    }
+    const basePath = `${root0 ? "" : `${shimDir}:`}${nodeDir}:/usr/local/bin:/usr/bin:/bin`;
+    const buildEnv = { PATH: basePath, HOME: home, TMPDIR: home };
+    const steps = build.instructions.slice(buildRunIndex(build) + 1);
+    assert.ok(steps.some((i) => i.keyword === "RUN" && warmsCache(i, cacheDir)), "no warm-up RUN after npm run build");
+    const warmUpText = steps.find((i) => i.keyword === "RUN" && warmsCache(i, cacheDir));
+    // The same warm-up with a node that fails in each way it can: its RUN must fail. Run
+    // beside the real one (they all wait the same few seconds), in scratch trees of their own.
+    const fakes: Record<string, string> = {
+      "node crashes at start": "exit 1",
+      "node dies of SIGTERM": "while :; do sleep 0.1; done",
+      "node exits 0 but leaves the cache empty": "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    };
+    tamperedWarmUps = Promise.all(
+      Object.entries(fakes).map(async ([what, body], i): Promise<[string, Outcome]> => {
+        assert.ok(tmp !== undefined && warmUpText !== undefined);
+        const scratch = path.join(tmp, `fake-${i}`);
+        const scratchApp = path.join(scratch, "app");
+        await mkdir(path.join(scratch, "bin"), { recursive: true });
+        await mkdir(path.join(scratchApp, path.posix.relative(buildWd, cacheDir)), { recursive: true });
+        await writeFile(path.join(scratch, "bin", "node"), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+        const line = mapPath(runText(warmUpText), buildWd, scratchApp);
+        return [what, await shell(line, { cwd: scratchApp, env: { ...buildEnv, PATH: `${path.join(scratch, "bin")}:/usr/bin:/bin` } })];
+      }),
+    );
+    tamperedWarmUps.catch(() => undefined); // awaited in its test; not unhandled if before() fails first
+    let user = userAt(build, buildRunIndex(build) + 1);
+    let cwd = workdir(build, buildRunIndex(build) + 1);
+    const env: Record<string, string> = { ...buildEnv };
+    for (const ins of steps) {
+      if (ins.keyword === "USER") user = ins.args;
+      else if (ins.keyword === "WORKDIR") cwd = path.posix.resolve(cwd, ins.args);
+      else if (ins.keyword === "ENV") for (const [k, v] of envPairs(ins)) env[k] = mapPath(v, buildWd, app);
+      else if (ins.keyword === "RUN") {
+        const uid = uidOf(user);
+        assert.ok(uid !== undefined, `USER ${user} (line ${ins.line}): the test only knows numeric users`);
+        const gid = Number(user.split(":")[1] ?? uid);
+        const outcome = await shell(mapPath(runText(ins), buildWd, app), { cwd: inApp(cwd), env, uid, gid });
+        if (warmsCache(ins, cacheDir)) warmUp = outcome;
+        assert.equal(outcome.code, 0, `RUN (line ${ins.line}) failed: ${outcome.code ?? outcome.signal}\nstdout: ${outcome.stdout}\nstderr: ${outcome.stderr}`);
       }
     }
 
+    // 3. COPY --chown of the cache, then keep only what the final stage's COPY lines take.
+    const chown = cacheCopy.ins.flags.get("chown");
+    if (chown !== undefined && root0) await run("chown", ["-R", chown, inApp(cacheDir)]);
+    const kept = copies.map((c) => path.relative(app, inApp(c.target)));
+    for (const file of (await filesUnder(app)).keys()) {
+      if (!kept.some((k) => file === k || file.startsWith(`${k}/`))) await rm(path.join(app, file));
+    }
+
+    // Read-only, as readOnlyRootFilesystem makes it.
     await run("chmod", ["-R", "a-w", app]);
     await chmod(home, 0o555);
-    const beforeRun = await snapshot(tmp);
 
-    const port = await freePort();
+    // The image's ENV, paths mapped onto the tree.
+    imageEnv = Object.fromEntries([...envOf(final)].map(([k, v]) => [k, mapPath(v, workdir(final), app)]));
+  });
+
+  after(async () => {
+    for (const [child, group] of children) {
+      if (child.pid === undefined) continue;
+      try {
+        // A RUN line's shell has its own process group: end the node it started too.
+        if (group) process.kill(-child.pid, "SIGKILL");
+        else if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await api?.close();
+    if (tmp === undefined) return;
+    await run("chmod", ["-R", "u+w", tmp]).catch(() => undefined);
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  /** Starts `node .` in the tree as the image would, and waits until it listens. */
+  const start = async (env: Record<string, string>, unset: readonly string[] = []) => {
+    const fullEnv: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: home, TMPDIR: home, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...imageEnv, ...env };
+    for (const name of unset) delete fullEnv[name];
+    const [command, prefix] = asUser === "setpriv" ? ["setpriv", [...RUN_AS(runtimeUid, runtimeGid), node]] : [node, []];
+    const t0 = performance.now();
     const proc = spawn(command, [...prefix, "."], {
       cwd: app,
-      env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: home, TMPDIR: home, NODE_ENV: "production", PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info" },
+      env: fullEnv,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    child = proc;
+    children.set(proc, false);
     let stdout = "";
     let stderr = "";
-    proc.stdout?.setEncoding("utf8").on("data", (c: string) => (stdout += c));
     proc.stderr?.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     const exited = once(proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-    let gone = false;
-    void exited.then(() => (gone = true));
-
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      if (gone) assert.fail(`exited with ${(await exited)[0]} before listening\nstdout: ${stdout}\nstderr: ${stderr}`);
-      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
-      if (i > 200) assert.fail(`not listening after 10 s\nstdout: ${stdout}\nstderr: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (prefix.length > 0) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not listening after 10 s\nstdout: ${stdout}\nstderr: ${stderr}`)), 10_000);
+      proc.stdout?.setEncoding("utf8").on("data", (c: string) => {
+        stdout += c;
+        const m = /"msg":"listening on port \d+","port":(\d+)/.exec(stdout);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      void exited.then(([code, signal]) => {
+        clearTimeout(timer);
+        reject(new Error(`exited with ${code ?? signal} before listening\nstdout: ${stdout}\nstderr: ${stderr}`));
+      });
+    });
+    const listeningMs = performance.now() - t0;
+    if (asUser === "setpriv") {
       const status = await readFile(`/proc/${proc.pid}/status`, "utf8");
-      assert.match(status, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m, "the server does not run as uid 1000");
+      assert.match(status, new RegExp(`^Uid:\\s+${runtimeUid}\\s+${runtimeUid}\\s+${runtimeUid}\\s+${runtimeUid}$`, "m"), `the server does not run as uid ${runtimeUid}`);
     }
+    return {
+      url: `http://127.0.0.1:${port}`,
+      t0,
+      listeningMs,
+      stdout: () => stdout,
+      stderr: () => stderr,
+      async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+        proc.kill("SIGTERM");
+        const [code, signal] = await exited;
+        return { code, signal };
+      },
+    };
+  };
 
+  const greetPatrick = async (url: string): Promise<void> => {
     const { headers, body } = await sample("add-patrick-blue");
     const reply = await post(`${url}/`, headers, body);
     assert.equal(reply.status, 200, reply.text);
     assert.equal((reply.json() as { greeting?: unknown }).greeting, "welcome patrick to the team blue");
+  };
 
-    proc.kill("SIGTERM");
-    const [code, signal] = await exited;
-    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `stderr: ${stderr}`);
-    assert.ok(stdout.includes('"msg":"welcome patrick to the team blue"'), stdout);
-    assert.doesNotMatch(stderr, /EACCES|EROFS|EPERM|read-only file system/i);
-    if (stderr !== "") t.diagnostic(`stderr: ${stderr.trim()}`);
+  const ranAs = (): string => (asUser === "setpriv" ? `uid ${runtimeUid} via setpriv` : `uid ${process.getuid?.() ?? "?"}`);
 
+  it("the build stage's warm-up RUN fills the compile cache, and fails when node does not exit 0 or leaves it empty", async (t: TestContext) => {
+    for (const note of notes) t.diagnostic(note);
+    assert.ok(warmUp !== undefined && cacheDir !== undefined);
+    assert.equal(warmUp.code, 0, warmUp.stderr);
+    const files = await filesUnder(inApp(cacheDir));
+    assert.ok(files.size > 0, "the compile cache is empty");
+    // Node names the subfolder <version>-<arch>-<V8 tag>-<uid>: made for the image's user.
+    const tags = new Set([...files.keys()].map((f) => f.split("/")[0] ?? ""));
+    const uid = asUser === "setpriv" ? runtimeUid : (process.getuid?.() ?? runtimeUid);
+    for (const tag of tags) assert.match(tag, new RegExp(`^${escapeRe(process.version)}-${process.arch}-[0-9a-f]+-${uid}$`), `a cache made for another Node or uid: ${tag}`);
+    const w = sum(files.values());
+    t.diagnostic(`warm-up RUN: exit 0 after ${(warmUp.ms / 1000).toFixed(1)} s; cache ${[...tags].join(", ")}: ${w.files} entries, ${w.bytes} bytes`);
+    for (const [what, outcome] of (await tamperedWarmUps) ?? []) {
+      assert.notEqual(outcome.code, 0, `${what}: the warm-up RUN should fail, it exited 0\n${outcome.stderr}`);
+      t.diagnostic(`${what}: the warm-up RUN exits ${outcome.code ?? outcome.signal}`);
+    }
+  });
+
+  it("weighs: package.json, dist/function and the compile cache, and no node_modules in or above it", async (t: TestContext) => {
+    const files = await filesUnder(app);
+    assert.ok(![...files.keys()].some((f) => f.split("/").includes("node_modules")), "node_modules in the tree");
+    assert.deepEqual(nodeModulesAbove(app), []);
+    const total = sum(files.values());
+    t.diagnostic(`app layer: ${kb(total.bytes)} (${total.bytes} bytes) in ${total.files} files`);
+    const cacheRel = cacheDir === undefined ? "\0" : path.relative(app, inApp(cacheDir));
+    for (const [file, bytes] of [...files].filter(([f]) => !f.startsWith(`${cacheRel}/`)).sort((a, b) => b[1] - a[1])) t.diagnostic(`  ${file}: ${bytes} bytes`);
+    const cache = sum([...files].filter(([f]) => f.startsWith(`${cacheRel}/`)).map(([, b]) => b));
+    t.diagnostic(`  ${cacheRel}/: ${cache.bytes} bytes in ${cache.files} files`);
+    assert.ok(files.has(main), `${main} is missing`);
+    assert.ok(files.has("package.json"));
+  });
+
+  it("runs read-only as uid 1000 with the image's ENV, no writable HOME or TMPDIR: greets, exits 0 on SIGTERM, writes nothing, prints nothing on stderr", { timeout: 20_000 }, async (t: TestContext) => {
+    assert.ok(tmp !== undefined);
+    const beforeRun = await snapshot(tmp);
+    const app1 = await start({});
+    await greetPatrick(app1.url);
+    const { code, signal } = await app1.stop();
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `stderr: ${app1.stderr()}`);
+    assert.ok(app1.stdout().includes('"msg":"welcome patrick to the team blue"'), app1.stdout());
+    assert.equal(app1.stderr(), "");
     assert.deepEqual(await snapshot(tmp), beforeRun, "the process wrote to its tree, HOME or TMPDIR");
-    t.diagnostic(`ran as ${prefix.length > 0 ? "uid 1000 via setpriv" : `uid ${process.getuid?.() ?? "?"}`}; nothing written under ${tmp}`);
+    t.diagnostic(`ran as ${ranAs()} with ${Object.entries(imageEnv).map(([k, v]) => `${k}=${v}`).join(" ")}; nothing written under ${tmp}`);
+  });
+
+  it("reads the pre-warmed compile cache for every module it loads at start-up, and writes nothing back", { timeout: 20_000 }, async (t: TestContext) => {
+    assert.ok(tmp !== undefined);
+    const beforeRun = await snapshot(tmp);
+    const app1 = await start({ NODE_DEBUG_NATIVE: "COMPILE_CACHE" });
+    await greetPatrick(app1.url);
+    const { code } = await app1.stop();
+    assert.equal(code, 0, app1.stderr());
+    const log = app1.stderr();
+    const loaded = new Set([...log.matchAll(/ for ESM (file:\/\/\S+?)(?:\.\.\.|\s)/g)].map((m) => m[1] ?? ""));
+    const accepted = new Set([...log.matchAll(/V8 code cache for ESM (file:\/\/\S+) was accepted/g)].map((m) => m[1] ?? ""));
+    const entry = new URL(`file://${path.join(app, main)}`).href;
+    assert.ok(accepted.has(entry), `the entry ${entry} was not read from the cache:\n${log}`);
+    assert.deepEqual([...loaded].filter((u) => !accepted.has(u)), [], `modules loaded without their cache entry:\n${log}`);
+    assert.doesNotMatch(log, /rejected/);
+    assert.deepEqual(await snapshot(tmp), beforeRun, "Node wrote to the compile cache (or elsewhere)");
+    t.diagnostic(`cache entries accepted: ${[...accepted].map((u) => path.basename(u)).join(", ")}`);
+  });
+
+  it("starts with the cache no slower than without (times reported, not asserted)", { timeout: 30_000 }, async (t: TestContext) => {
+    const times: Record<"with" | "without", { listening: number[]; greeted: number[] }> = { with: { listening: [], greeted: [] }, without: { listening: [], greeted: [] } };
+    for (let i = 0; i < 5; i++) {
+      for (const mode of ["without", "with"] as const) {
+        // Without: unset, so the entry's enableCompileCache() falls back to the (read-only) TMPDIR.
+        const app1 = await start({}, mode === "with" ? [] : ["NODE_COMPILE_CACHE"]);
+        await greetPatrick(app1.url);
+        const greeted = performance.now() - app1.t0;
+        assert.equal((await app1.stop()).code, 0, app1.stderr());
+        assert.equal(app1.stderr(), "");
+        times[mode].listening.push(app1.listeningMs);
+        times[mode].greeted.push(greeted);
+      }
+    }
+    for (const mode of ["without", "with"] as const) {
+      const { listening, greeted } = times[mode];
+      t.diagnostic(
+        `${mode} the cache: listening after ${median(listening).toFixed(0)} ms (median; ${listening.map((x) => x.toFixed(0)).join(", ")}), first greeting answered after ${median(greeted).toFixed(0)} ms (${greeted.map((x) => x.toFixed(0)).join(", ")})`,
+      );
+    }
+  });
+
+  it("loads its lazily loaded Kubernetes chunk from the tree: a Reference-mode add against the stand-in API server", { timeout: 20_000 }, async (t: TestContext) => {
+    assert.ok(tmp !== undefined);
+    api = await startFakeApiServer();
+    // Its kubeconfig sits in a 0700 temp dir: open it to the runtime user.
+    await chmod(path.dirname(api.kubeconfig), 0o755);
+    await chmod(api.kubeconfig, 0o644);
+    api.members.set("default/patrick", memberObject("patrick", "blue"));
+    const beforeRun = await snapshot(tmp);
+    const app1 = await start({ KUBECONFIG: api.kubeconfig, KUBE_TIMEOUT_MS: "5000" });
+    assert.match(app1.stdout(), /Kubernetes cluster configured/);
+    const { headers, body } = binaryEvent("dev.knative.apiserver.ref.add", { kind: "Member", namespace: "default", name: "patrick", apiVersion: "helloworld.apimeister.com/v1" });
+    const reply = await post(`${app1.url}/`, headers, body);
+    assert.equal(reply.status, 200, `${reply.text}\nstdout: ${app1.stdout()}\nstderr: ${app1.stderr()}`);
+    assert.equal((reply.json() as { greeting?: unknown }).greeting, "welcome patrick to the team blue");
+    const patch = api.requests.find((r) => r.method === "PATCH" && r.path === "/apis/helloworld.apimeister.com/v1/namespaces/default/members/patrick/status");
+    assert.ok(patch !== undefined, `no status patch: ${JSON.stringify(api.requests.map((r) => `${r.method} ${r.path}`))}`);
+    assert.equal((JSON.parse(patch.body) as { status?: { team?: unknown } }).status?.team, "blue");
+    assert.equal((api.members.get("default/patrick")?.["status"] as { team?: unknown } | undefined)?.team, "blue");
+    const { code, signal } = await app1.stop();
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `stderr: ${app1.stderr()}`);
+    assert.doesNotMatch(app1.stdout(), /"level":"(warn|error)"/);
+    assert.equal(app1.stderr(), "");
+    assert.deepEqual(await snapshot(tmp), beforeRun, "the process wrote to its tree, HOME or TMPDIR (the chunk's compile-cache entry?)");
+    t.diagnostic(`API calls: ${api.requests.map((r) => `${r.method} ${r.path}`).join(", ")}`);
   });
 });
