@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { request } from "node:http";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { binaryEvent, memberObject } from "./support/greeter-server.ts";
+import { freePort } from "./support/ports.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -18,13 +18,6 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startChild(env: Record<string, string> = {}): Promise<Child> {
   const port = await freePort();

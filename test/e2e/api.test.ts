@@ -4,11 +4,11 @@
 // function directly here; events.test.ts has Knative's adapter send them.
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
-import { after, afterEach, before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { binaryEvent, post } from "../support/greeter-server.ts";
 import { kustomize, nameOf, groupOf, type KubeObject } from "../support/kube.ts";
 import { freePort, waitFor } from "./control-plane.ts";
-import { brokerDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, setUpCluster, SOURCE_SA, type Cluster } from "./cluster.ts";
+import { brokerDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
 import { applyMember, events, field, getMember, waitForEvents, waitForStatusTeam, type Obj } from "./members.ts";
 import { startGreeter, type GreeterProcess } from "./workloads.ts";
 
@@ -16,27 +16,7 @@ const REF = "dev.knative.apiserver.ref.";
 const RES = "dev.knative.apiserver.resource.";
 const ref = (name: string) => ({ kind: "Member", namespace: NAMESPACE, name, apiVersion: "helloworld.apimeister.com/v1" });
 
-let cluster: Cluster | undefined;
-let failed = false;
-
-before(async () => {
-  cluster = await setUpCluster({ dryRun: true });
-}, { timeout: 180_000 });
-
-afterEach((t) => {
-  if ((t as unknown as { passed?: boolean }).passed === false) failed = true;
-});
-
-after(async () => {
-  if (cluster === undefined) return;
-  if (failed) process.stderr.write(`e2e: a test failed; process logs (GREETER_E2E_KEEP=1 keeps ${cluster.cp.dir}):\n${cluster.cp.diagnostics()}\n`);
-  await cluster.cp.stop();
-});
-
-function c(): Cluster {
-  if (cluster === undefined) throw new Error("the control plane did not start");
-  return cluster;
-}
+const c = clusterForSuite({ dryRun: true });
 
 /** `kind.group/name` as kubectl prints it. */
 function kubectlName(object: KubeObject): string {

@@ -3,6 +3,7 @@
 // them, and kubeconfigs with TokenRequest tokens for the two ServiceAccounts.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { after, afterEach, before } from "node:test";
 import { kustomize, nameOf, type KubeObject } from "../support/kube.ts";
 import { knativeCrdDir, repoRoot, startControlPlane, waitFor, type ControlPlane, type RunResult } from "./control-plane.ts";
 
@@ -106,4 +107,30 @@ export async function setUpCluster(options: { readonly dryRun?: boolean } = {}):
     await cp.stop();
     throw err;
   }
+}
+
+/**
+ * A cluster for one test file: set up before its tests (then `ready`, e.g. to
+ * start the function), and on the way out the processes' logs printed if any
+ * test failed, and everything stopped, whatever happened.
+ */
+export function clusterForSuite(options: { readonly dryRun?: boolean } = {}, ready?: (cluster: Cluster) => Promise<void>): () => Cluster {
+  let cluster: Cluster | undefined;
+  let failed = false;
+  before(async () => {
+    cluster = await setUpCluster(options);
+    if (ready !== undefined) await ready(cluster);
+  }, { timeout: 180_000 });
+  afterEach((t) => {
+    if ((t as unknown as { passed?: boolean }).passed === false) failed = true;
+  });
+  after(async () => {
+    if (cluster === undefined) return;
+    if (failed) process.stderr.write(`e2e: a test failed; process logs (GREETER_E2E_KEEP=1 keeps ${cluster.cp.dir}):\n${cluster.cp.diagnostics()}\n`);
+    await cluster.cp.stop();
+  });
+  return () => {
+    if (cluster === undefined) throw new Error("the control plane did not start");
+    return cluster;
+  };
 }

@@ -4,35 +4,20 @@
 // K_SINK at the function; once in Resource mode, once in Reference mode. Then
 // the same scenario with our stand-in source/watch-members.ts.
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
-import { setUpCluster, type Cluster } from "./cluster.ts";
+import { describe, it } from "node:test";
+import { clusterForSuite, type Cluster } from "./cluster.ts";
 import { describeScenario, type ScenarioContext } from "./scenario.ts";
 import { startAdapter, startGreeter, startWatchMembers, type GreeterProcess, type Mode } from "./workloads.ts";
 
-let cluster: Cluster | undefined;
 let greeter: GreeterProcess | undefined;
-let failed = false;
-
-before(async () => {
-  cluster = await setUpCluster();
-  const { cp, greeterKubeconfig } = cluster;
+const cluster = clusterForSuite({}, async ({ cp, greeterKubeconfig }) => {
   greeter = await startGreeter(cp, "greeter", { KUBECONFIG: greeterKubeconfig });
-}, { timeout: 180_000 });
-
-afterEach((t) => {
-  if ((t as unknown as { passed?: boolean }).passed === false) failed = true;
-});
-
-after(async () => {
-  if (cluster === undefined) return;
-  if (failed) process.stderr.write(`e2e: a test failed; process logs (GREETER_E2E_KEEP=1 keeps ${cluster.cp.dir}):\n${cluster.cp.diagnostics()}\n`);
-  await cluster.cp.stop();
 });
 
 function context(start: (cluster: Cluster, mode: Mode, sink: string) => ReturnType<ScenarioContext["startSource"]>): () => ScenarioContext {
   return () => {
-    if (cluster === undefined || greeter === undefined) throw new Error("the control plane did not start");
-    const c = cluster;
+    const c = cluster();
+    if (greeter === undefined) throw new Error("the function did not start");
     const g = greeter;
     return { cp: c.cp, greeter: g, startSource: (mode) => start(c, mode, g.url) };
   };
