@@ -43,13 +43,6 @@ export function createApp(options: AppOptions): express.Express {
   app.disable("etag");
   app.set("query parser", false);
 
-  app.use((_req, res, next) => {
-    // While draining, every answer tells the client to open a new connection,
-    // which reaches a pod that is not shutting down.
-    if (!isReady()) res.setHeader("connection", "close");
-    next();
-  });
-
   app.post("/", async (req, res) => {
     const body = await readBody(req, maxBodyBytes);
     const { event } = decodeHttp({ headers: req.headers, body });

@@ -38,6 +38,10 @@ export async function startServer(config: Config, deps: GreeterDeps): Promise<Ru
   const shutdown = (reason: string): Promise<number> => {
     closing ??= new Promise<number>((resolve) => {
       greeter.setReady(false);
+      // From now on every answer tells its client to open a new connection,
+      // which reaches a pod that is not shutting down. (Here rather than as
+      // Express middleware: no cost on each request while serving.)
+      server.prependListener("request", (_req, res) => res.setHeader("connection", "close"));
       logger.info(`shutting down (${reason}): finishing in-flight requests`, { graceMs: config.shutdownGraceMs });
       let cutOff = false;
       // Keep-alive connections go idle as their in-flight responses end; close each then.
