@@ -36,7 +36,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): SourceOptions {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runSource(options: SourceOptions, signal: AbortSignal): Promise<void> {
-  const logger = createLogger({ level: isLevel(process.env["LOG_LEVEL"] ?? "") ? (process.env["LOG_LEVEL"] as "info") : "info" });
+  const level = process.env["LOG_LEVEL"] ?? "info";
+  const logger = createLogger({ level: isLevel(level) ? level : "info" });
   const { kubeConfig, namespace, mode, sink } = options;
   const server = kubeConfig.getCurrentCluster()?.server ?? "";
   const path = `/apis/${MEMBER_GROUP}/${MEMBER_VERSION}/namespaces/${namespace}/${MEMBER_PLURAL}`;
