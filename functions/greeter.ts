@@ -23,8 +23,6 @@ export interface GreeterDeps {
   readonly logger: Logger;
   readonly now?: () => Date;
   readonly newId?: () => string;
-  /** Tests put a stand-in for the API server here. */
-  readonly connect?: (access: ClusterAccess, timeoutMs: number) => Promise<KubeApi>;
 }
 
 const loadAndConnect = async (access: ClusterAccess, timeoutMs: number): Promise<KubeApi> => {
@@ -42,10 +40,9 @@ export function createGreeter(config: Config, deps: GreeterDeps): Greeter {
   if (access === undefined) {
     logger.info("no Kubernetes cluster configured: greetings are not recorded, Reference-mode add and update are refused");
   } else {
-    const connect = deps.connect ?? loadAndConnect;
     let pending: Promise<KubeApi> | undefined;
     const api = (): Promise<KubeApi> => {
-      pending ??= connect(access, config.kubeTimeoutMs).catch((err: unknown) => {
+      pending ??= loadAndConnect(access, config.kubeTimeoutMs).catch((err: unknown) => {
         pending = undefined; // a later event tries again
         throw new HttpError("ERR_NO_CLUSTER", `cannot use ${describeClusterAccess(access)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       });
