@@ -44,19 +44,32 @@ export async function startServer(config: Config, deps: GreeterDeps): Promise<Ru
       server.prependListener("request", (_req, res) => res.setHeader("connection", "close"));
       logger.info(`shutting down (${reason}): finishing in-flight requests`, { graceMs: config.shutdownGraceMs });
       let cutOff = false;
-      // Keep-alive connections go idle as their in-flight responses end; close each then.
-      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      let closed = false;
+      const close = (): void => {
+        if (closed) return;
+        closed = true;
+        clearInterval(sweep);
+        clearTimeout(deadline);
+        server.close(() => {
+          logger.info("server closed");
+          resolve(cutOff ? 1 : 0);
+        });
+        server.closeAllConnections();
+      };
+      // The listener stays open while requests are in flight, so that a probe
+      // sees /readyz answer 503 rather than a refused connection; connections
+      // are closed as they go idle, and once none is left the server closes.
+      const sweep = setInterval(() => {
+        server.closeIdleConnections();
+        server.getConnections((err, count) => {
+          if (err === null && count === 0) close();
+        });
+      }, 25);
       const deadline = setTimeout(() => {
         cutOff = true;
         logger.warn("shutdown grace period is over: closing the connections still open");
-        server.closeAllConnections();
+        close();
       }, config.shutdownGraceMs);
-      server.close(() => {
-        clearInterval(sweep);
-        clearTimeout(deadline);
-        logger.info("server closed");
-        resolve(cutOff ? 1 : 0);
-      });
     });
     return closing;
   };
