@@ -25,9 +25,12 @@ export interface Member extends MemberRef {
   readonly generation: number | undefined;
 }
 
-/** The Member's path on the API server, also the subject of ApiServerSource events. */
-export function memberPath(ref: MemberRef): string {
-  return `/apis/${MEMBER_API_VERSION}/namespaces/${ref.namespace}/${MEMBER_PLURAL}/${ref.name}`;
+/**
+ * The Member's path on the API server, also the subject of ApiServerSource
+ * events (which take the version from the watched object's apiVersion).
+ */
+export function memberPath(ref: MemberRef, apiVersion: string = MEMBER_API_VERSION): string {
+  return `/apis/${apiVersion}/namespaces/${ref.namespace}/${MEMBER_PLURAL}/${ref.name}`;
 }
 
 // Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label).

@@ -3,7 +3,7 @@
 // events: type per mode and change, subject = the object's API path, the kind,
 // apiversion, name and namespace copied into extensions, JSON data).
 import { CloudEvent, HTTP } from "cloudevents";
-import { MEMBER_PLURAL } from "../functions/member.ts";
+import { memberPath } from "../functions/member.ts";
 
 export type WatchChange = "ADDED" | "MODIFIED" | "DELETED";
 export type Mode = "Resource" | "Reference";
@@ -22,11 +22,6 @@ export function eventType(change: WatchChange, mode: Mode): string {
   return `dev.knative.apiserver.${mode === "Resource" ? "resource" : "ref"}.${changeNames[change]}`;
 }
 
-/** `/apis/<apiVersion>/namespaces/<namespace>/<plural>/<name>`, as the adapter's self link. */
-export function subjectOf(apiVersion: string, namespace: string, name: string): string {
-  return `/apis/${apiVersion}/namespaces/${namespace}/${MEMBER_PLURAL}/${name}`;
-}
-
 export function memberCloudEvent(change: WatchChange, object: WatchedObject, mode: Mode, source: string): CloudEvent<unknown> {
   const apiVersion = object.apiVersion ?? "";
   const kind = object.kind ?? "";
@@ -36,7 +31,8 @@ export function memberCloudEvent(change: WatchChange, object: WatchedObject, mod
   return new CloudEvent<unknown>({
     type: eventType(change, mode),
     source,
-    subject: subjectOf(apiVersion, namespace, name),
+    // The adapter's self link: the object's own apiVersion, the plural guessed from the kind.
+    subject: memberPath({ name, namespace }, apiVersion),
     datacontenttype: "application/json",
     kind,
     apiversion: apiVersion,
