@@ -10,10 +10,10 @@ import { isUtf8 } from "node:buffer";
 import { HttpError } from "./errors.ts";
 import { isObject, jsonType, type JsonObject } from "./member.ts";
 
-export type Headers = Readonly<Record<string, string | string[] | undefined>>;
+export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;
 
 export interface HttpMessage {
-  readonly headers: Headers;
+  readonly headers: HeaderMap;
   readonly body: Buffer;
 }
 

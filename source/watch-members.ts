@@ -116,7 +116,7 @@ export async function runSource(options: SourceOptions, signal: AbortSignal): Pr
   logger.flush();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.main) {
   const controller = new AbortController();
   process.once("SIGTERM", () => controller.abort());
   process.once("SIGINT", () => controller.abort());

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CloudEvent, HTTP } from "cloudevents";
-import { decodeHeaderValue, decodeHttp, encodeBinary, encodeHeaderValue, type Headers } from "../functions/cloudevent-http.ts";
+import { decodeHeaderValue, decodeHttp, encodeBinary, encodeHeaderValue, type HeaderMap } from "../functions/cloudevent-http.ts";
 import { HttpError, type ErrorCode } from "../functions/errors.ts";
 
 const member = { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "patrick", namespace: "default" }, spec: { memberOf: "blue" } };
 
-function decode(headers: Headers, body: string | Buffer = "") {
+function decode(headers: HeaderMap, body: string | Buffer = "") {
   return decodeHttp({ headers, body: Buffer.isBuffer(body) ? body : Buffer.from(body) });
 }
 
@@ -39,7 +39,7 @@ const sdkEvent = new CloudEvent({
 describe("CloudEvents HTTP codec: conformance with the cloudevents SDK", () => {
   it("reads what the SDK writes in binary mode", () => {
     const message = HTTP.binary(sdkEvent);
-    const { event, mode } = decode(message.headers as Headers, String(message.body));
+    const { event, mode } = decode(message.headers as HeaderMap, String(message.body));
     assert.equal(mode, "binary");
     assert.equal(event.id, "abc-1");
     assert.equal(event.type, sdkEvent.type);
@@ -52,7 +52,7 @@ describe("CloudEvents HTTP codec: conformance with the cloudevents SDK", () => {
 
   it("reads what the SDK writes in structured mode", () => {
     const message = HTTP.structured(sdkEvent);
-    const { event, mode } = decode(message.headers as Headers, String(message.body));
+    const { event, mode } = decode(message.headers as HeaderMap, String(message.body));
     assert.equal(mode, "structured");
     assert.equal(event.id, "abc-1");
     assert.equal(event["namespace"], "default");
@@ -73,7 +73,7 @@ describe("CloudEvents HTTP codec: conformance with the cloudevents SDK", () => {
     const back = HTTP.toEvent({ headers: out.headers, body: out.body }) as CloudEvent<unknown>;
     assert.equal(back.type, "com.apimeister.helloworld.greeting");
     assert.deepEqual(back.data, { greeting: "welcome zoë" });
-    // The SDK does not percent-decode (see shared/reference); ours does, and round-trips.
+    // The SDK does not percent-decode (see docs/http-contract.md); ours does, and round-trips.
     assert.equal(decode(out.headers, out.body).event.subject, "/apis/x/members/zoë team");
   });
 });

@@ -1,10 +1,9 @@
 // The Kubernetes and Knative manifests in config/: they render with kustomize,
-// validate against Knative's CRDs (shared/reference/knative-crds, beside the
-// repository) and Kubernetes' own schema, grant exactly the least privilege,
+// validate against Knative's CRDs (test/fixtures/knative-crds) and Kubernetes'
+// own schema, grant exactly the least privilege,
 // harden the greeter, and the Broker variant has no reply loop. Each checker
 // is also shown a tampered copy, to prove it can fail.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -41,7 +40,6 @@ import {
   nameOf,
   namespaceOf,
   readFolder,
-  referenceDir,
   repoRoot,
   type JsonMap,
   type KubeObject,
@@ -159,14 +157,15 @@ describe("kustomize renders every variant", () => {
 });
 
 describe("Knative objects validate against Knative's own CRDs", () => {
-  it("finds Knative's CRDs in ../shared/reference beside the repository", () => {
-    assert.equal(referenceDir, path.resolve(repoRoot, "..", "shared", "reference"));
-    assert.ok(existsSync(knativeCrdDir), `${knativeCrdDir} is missing`);
+  it("reads Knative's CRDs from the repository's own fixtures", () => {
+    assert.equal(path.relative(repoRoot, knativeCrdDir), path.join("test", "fixtures", "knative-crds"));
     assert.deepEqual([...knative.keys()].sort(), [
       "eventing.knative.dev/v1 Broker",
       "eventing.knative.dev/v1 Trigger",
       "serving.knative.dev/v1 Service",
       "sources.knative.dev/v1 ApiServerSource",
+      "sources.knative.dev/v1 PingSource",
+      "sources.knative.dev/v1beta2 PingSource",
     ]);
   });
 

@@ -15,8 +15,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 export const repoRoot = path.resolve(import.meta.dirname, "..", "..");
-/** shared/ lies beside the repository (CI clones the repo into another folder with shared/ next to it). */
-export const knativeCrdDir = path.resolve(repoRoot, "..", "shared", "reference", "knative-crds");
+export { knativeCrdDir } from "../support/kube.ts";
 
 /** GREETER_E2E_KEEP=1 keeps the temporary folder (logs, kubeconfigs, etcd data) after the run. */
 export const keepTemp = process.env["GREETER_E2E_KEEP"] === "1";

@@ -116,11 +116,10 @@ export async function startAdapter(cp: ControlPlane, options: { readonly kubecon
   return proc;
 }
 
-/** Our stand-in for the adapter, source/watch-members.ts, as compiled by npm run build. */
+/** Our stand-in for the adapter, source/watch-members.ts, run as `npm run source` runs it. */
 export async function startWatchMembers(cp: ControlPlane, options: { readonly kubeconfig: string; readonly sink: string; readonly mode: Mode }): Promise<Proc> {
   await waitForNoWatch(cp);
-  const script = path.join(repoRoot, "dist", "source", "watch-members.js");
-  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build`);
+  const script = path.join(repoRoot, "source", "watch-members.ts");
   const proc = cp.spawn(`watch-members-${options.mode.toLowerCase()}`, process.execPath, [script], childEnv({
     KUBECONFIG: options.kubeconfig,
     K_SINK: options.sink,

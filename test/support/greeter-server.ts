@@ -2,8 +2,8 @@
 // captures its log lines, so HTTP tests see exactly what production would.
 import { loadConfig, type Env } from "../../functions/config.ts";
 import { createLogger, type LogSink } from "../../functions/logger.ts";
-import { startServer, type RunningServer } from "../../functions/server.ts";
-import type { GreeterDeps } from "../../functions/greeter.ts";
+import { startServer, type RunningServer } from "../../functions/http-server.ts";
+import type { GreeterDeps } from "../../functions/wiring.ts";
 
 export type LogRecord = Record<string, unknown> & { level: string; msg: string };
 

@@ -10,9 +10,8 @@ const run = promisify(execFile);
 
 export const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 export const configDir = path.join(repoRoot, "config");
-/** shared/ lies beside the repository: /work/shared here, a copy beside CI's clone. */
-export const referenceDir = path.resolve(repoRoot, "..", "shared", "reference");
-export const knativeCrdDir = path.join(referenceDir, "knative-crds");
+/** Knative's own CRDs, copied unchanged into the repository (see its README). */
+export const knativeCrdDir = path.join(repoRoot, "test", "fixtures", "knative-crds");
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonMap = { [key: string]: Json };

@@ -3,7 +3,7 @@
 // credentials; the Kubernetes client is loaded on first use.
 import { randomUUID } from "node:crypto";
 import type express from "express";
-import { createApp } from "./app.ts";
+import { createApp } from "./http-app.ts";
 import { describeClusterAccess, detectClusterAccess, type ClusterAccess } from "./cluster-access.ts";
 import type { Config, Env } from "./config.ts";
 import { HttpError } from "./errors.ts";
@@ -12,7 +12,7 @@ import type { KubeApi } from "./kube-client.ts";
 import type { Logger } from "./logger.ts";
 import { createRecorder } from "./recorder.ts";
 
-export interface Greeter {
+export interface WiredGreeter {
   readonly app: express.Express;
   /** False once shutdown has begun; /readyz answers 503 from then on. */
   setReady(ready: boolean): void;
@@ -30,7 +30,7 @@ const loadAndConnect = async (access: ClusterAccess, timeoutMs: number): Promise
   return connect(access, timeoutMs);
 };
 
-export function createGreeter(config: Config, deps: GreeterDeps): Greeter {
+export function wireGreeter(config: Config, deps: GreeterDeps): WiredGreeter {
   const { logger } = deps;
   const now = deps.now ?? (() => new Date());
   const access = detectClusterAccess(deps.env);

@@ -1,8 +1,8 @@
-// Production entry point (`node .`): configuration from the environment,
-// JSON logs on stdout, graceful shutdown on SIGTERM/SIGINT.
+// Start-up, loaded by entry.ts: configuration from the environment, the JSON
+// logger on stdout, the HTTP server, and graceful shutdown on SIGTERM/SIGINT.
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, formatLine, stdoutSink } from "./logger.ts";
-import { startServer } from "./server.ts";
+import { startServer } from "./http-server.ts";
 
 async function main(): Promise<void> {
   let config;

@@ -3,7 +3,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.ts";
-import { createGreeter, type GreeterDeps } from "./greeter.ts";
+import { wireGreeter, type GreeterDeps } from "./wiring.ts";
 
 // See app.ts: a plain ES module import of node:http would also load undici.
 const { createServer } = process.getBuiltinModule("node:http");
@@ -18,7 +18,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, deps: GreeterDeps): Promise<RunningServer> {
   const { logger } = deps;
-  const greeter = createGreeter(config, deps);
+  const greeter = wireGreeter(config, deps);
   const server = createServer(greeter.app);
   // Knative's queue-proxy keeps connections open for a long time; stay above its idle timeout.
   server.keepAliveTimeout = 75_000;
