@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the e2e harness's control-plane binaries from the Go modules pinned in
-# tools/*/ (one small module per binary, each naming its main package with a
-# `tool` directive in its go.mod):
-#   kube-apiserver             tools/kube-apiserver             k8s.io/kubernetes/cmd/kube-apiserver
-#   etcd                       tools/etcd                       go.etcd.io/etcd/server/v3
-#   apiserver-receive-adapter  tools/apiserver-receive-adapter  knative.dev/eventing/cmd/apiserver_receive_adapter
+# test/e2e/tools/*/ (one small module per binary, each naming its main package
+# with a `tool` directive in its go.mod):
+#   kube-apiserver             test/e2e/tools/kube-apiserver             k8s.io/kubernetes/cmd/kube-apiserver
+#   etcd                       test/e2e/tools/etcd                       go.etcd.io/etcd/server/v3
+#   apiserver-receive-adapter  test/e2e/tools/apiserver-receive-adapter  knative.dev/eventing/cmd/apiserver_receive_adapter
 #
 # The binaries are cached in ${GREETER_TOOLS_DIR:-$HOME/.cache/member-greeter/tools}/<hash>/,
-# <hash> being the sha256 of every tools/*/go.mod and go.sum, the Go version and
+# <hash> being the sha256 of every test/e2e/tools/*/go.mod and go.sum (their
+# contents and folder names, not where they sit), the Go version and
 # this script's build recipe, so they are rebuilt only when a pin changes. The
 # repo's .tools/bin (git-ignored) is pointed at that folder.
 #
@@ -29,11 +30,12 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
 
+tools="$repo/test/e2e/tools"
 tool_dirs=()
-for d in "$repo"/tools/*/; do
+for d in "$tools"/*/; do
   [[ -f "$d/go.mod" ]] && tool_dirs+=("${d%/}")
 done
-((${#tool_dirs[@]})) || { log "no tools/*/go.mod under $repo"; exit 1; }
+((${#tool_dirs[@]})) || { log "no */go.mod under $tools"; exit 1; }
 
 hash=$(
   {
