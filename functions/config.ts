@@ -17,6 +17,12 @@ export interface Config {
   readonly recordGreetings: "auto" | "off";
   /** Deadline for one Kubernetes API call. */
   readonly kubeTimeoutMs: number;
+  /** Budget for handling one event, every API call included. */
+  readonly eventTimeoutMs: number;
+  /** "event": farewell on each delete event; "finalizer": held back by a finalizer until it is said and recorded. */
+  readonly farewells: "event" | "finalizer";
+  /** The namespace whose Members a resync lists; undefined: the function's own (ServiceAccount or kubeconfig context). */
+  readonly watchNamespace: string | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -44,6 +50,19 @@ export function loadConfig(env: Env): Config {
   if (record !== "auto" && record !== "off") {
     throw new ConfigError(`RECORD_GREETINGS must be auto or off, got ${JSON.stringify(env["RECORD_GREETINGS"])}`);
   }
+  const farewells = (env["FAREWELLS"] ?? "event").toLowerCase();
+  if (farewells !== "event" && farewells !== "finalizer") {
+    throw new ConfigError(`FAREWELLS must be event or finalizer, got ${JSON.stringify(env["FAREWELLS"])}`);
+  }
+  const watchNamespace = env["WATCH_NAMESPACE"] === "" ? undefined : env["WATCH_NAMESPACE"];
+  if (watchNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(watchNamespace)) {
+    throw new ConfigError(`WATCH_NAMESPACE must be a namespace name, got ${JSON.stringify(watchNamespace)}`);
+  }
+  const kubeTimeoutMs = integer(env, "KUBE_TIMEOUT_MS", 2_000, 100, 120_000);
+  const eventTimeoutMs = integer(env, "EVENT_TIMEOUT_MS", 5_000, 100, 600_000);
+  if (eventTimeoutMs < kubeTimeoutMs) {
+    throw new ConfigError(`EVENT_TIMEOUT_MS (${eventTimeoutMs}) must be at least KUBE_TIMEOUT_MS (${kubeTimeoutMs}): one event makes at least one API call`);
+  }
   const source = env["GREETING_SOURCE"] ?? "/member-greeter";
   if (source === "") throw new ConfigError("GREETING_SOURCE must not be empty");
   return {
@@ -54,6 +73,9 @@ export function loadConfig(env: Env): Config {
     maxBodyBytes: integer(env, "MAX_BODY_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 20_000, 0, 3_600_000),
     recordGreetings: record,
-    kubeTimeoutMs: integer(env, "KUBE_TIMEOUT_MS", 5_000, 100, 120_000),
+    kubeTimeoutMs,
+    eventTimeoutMs,
+    farewells,
+    watchNamespace,
   };
 }

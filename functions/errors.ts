@@ -1,6 +1,7 @@
 // One error type for the whole function. Every failure that reaches the HTTP
 // boundary is an HttpError (or becomes ERR_INTERNAL there), so the status code,
 // the stable code and the message a client sees are decided in one registry.
+import { KubeError } from "./kube-errors.ts";
 
 // Status codes follow what Knative does with them (see docs/http-contract.md):
 // 4xx is final, 503 asks the sender to retry, 500 is a bug and is not retried.
@@ -48,8 +49,24 @@ export class HttpError extends Error {
   }
 }
 
-/** Whatever was thrown, as an HttpError; anything unknown is an internal error. */
+/**
+ * Whatever was thrown, as an HttpError; anything unknown is an internal error.
+ * Kubernetes failures are mapped here and nowhere else. No Kubernetes 404 may
+ * become an HTTP 404 (Knative retries a 404 as if the sink were not there yet);
+ * a conflict that reached this far means the claim kept losing to concurrent
+ * writers, which a later delivery can win.
+ */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof KubeError) {
+    switch (err.kind) {
+      case "unavailable":
+      case "conflict":
+        return new HttpError("ERR_CLUSTER_UNAVAILABLE", `${err.message}; try again later`, { cause: err });
+      case "rejected":
+      case "not-found":
+        return new HttpError("ERR_CLUSTER_REJECTED", err.message, { cause: err });
+    }
+  }
   return new HttpError("ERR_INTERNAL", "internal error", { cause: err });
 }

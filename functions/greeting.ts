@@ -60,6 +60,18 @@ export function greetingFor(change: Change, member: Member): Greeting | undefine
   }
 }
 
+/**
+ * Level-triggered: what the Member's spec says against what its status records,
+ * whatever event brought it. Used where greetings are recorded (claimed): a
+ * Member never greeted is welcomed, one whose team differs from the recorded
+ * team hears of the change, one in step hears nothing.
+ */
+export function greetingForState(member: Member): Greeting | undefined {
+  const from = member.recordedTeam;
+  if (from === undefined) return greeting(welcomeText(member.name, member.team), "welcome", member, member.team);
+  return greetingFor("update", member);
+}
+
 /** A farewell from a bare reference: the object is gone, its team unknown. */
 export function farewellFor(ref: MemberRef): Greeting {
   return greeting(farewellText(ref.name), "farewell", ref, null);

@@ -1,24 +1,32 @@
-// What the function does with one CloudEvent: decide the greeting, say it,
-// record it, and build the reply. Kubernetes I/O comes in through ports, so
-// this runs in tests with plain objects and no server.
+// What the function does with one CloudEvent: read what it says, decide, and
+// where greetings are recorded, claim before saying (claim.ts); then say it
+// (log line, Kubernetes Event) and build the reply. Kubernetes I/O comes in
+// through ports, so this runs in tests with plain objects and no server.
 import type { CloudEventV1 } from "cloudevents";
-import { HttpError } from "./errors.ts";
-import { apiServerSourceTypes, GREETING_TYPE } from "./event-types.ts";
-import { farewellFor, greetingFor, type Greeting } from "./greeting.ts";
+import type { Claimed, Converge } from "./claim.ts";
+import { GREETING_TYPE } from "./event-types.ts";
+import { greetingFor, type Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
-import { isObject, isOurMember, jsonType, memberPath, parseMember, parseMemberRef, type JsonObject, type Member, type MemberRef } from "./member.ts";
+import { greetingFromEvent, readMemberEvent } from "./member-event.ts";
+import { memberPath, parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
+import { farewellOnDelete, type Policy } from "./next-step.ts";
+import type { EventRecorder } from "./recorder.ts";
+import type { Resync } from "./resync.ts";
 
 export { GREETING_TYPE } from "./event-types.ts";
 
 /** Reads Members from the API server (Reference mode). */
 export interface MemberReader {
-  /** The Member object, or undefined when it no longer exists. Throws HttpError 503 when unreachable. */
-  getMember(ref: MemberRef): Promise<JsonObject | undefined>;
+  /** The Member object, or undefined when it no longer exists. Throws KubeError. */
+  getMember(ref: MemberRef, signal?: AbortSignal): Promise<JsonObject | undefined>;
 }
 
-/** Records a greeting on the cluster (status and a Kubernetes Event). Never throws. */
-export interface GreetingRecorder {
-  record(greeting: Greeting, member: Member | MemberRef): Promise<void>;
+/** Where greetings are recorded on the cluster: claims, Events and the resync. */
+export interface Claims {
+  readonly converge: Converge;
+  readonly recorder: EventRecorder;
+  readonly resync: Resync;
+  readonly policy: Policy;
 }
 
 /** The data of a reply event. */
@@ -38,73 +46,25 @@ export interface HandlerOptions {
   readonly logger: Logger;
   /** Undefined where no cluster is configured: Reference-mode add/update then fail with 500. */
   readonly reader: MemberReader | undefined;
-  /** Undefined where recording is off. */
-  readonly recorder: GreetingRecorder | undefined;
+  /** Undefined where greetings are not recorded: the event alone decides, as the original did. */
+  readonly claims: Claims | undefined;
   readonly newId: () => string;
   readonly now: () => Date;
+  /** Budget for handling one event, API calls included: well under what senders wait. */
+  readonly timeoutMs: number;
 }
 
 export type Handler = (event: CloudEventV1<unknown>) => Promise<Outcome>;
 
-function stringAttribute(event: CloudEventV1<unknown>, name: string): string | undefined {
-  const value = event[name];
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
-
 export function createHandler(options: HandlerOptions): Handler {
-  const { logger, source, reader, recorder, newId, now } = options;
+  const { logger, source, reader, claims, newId, now, timeoutMs } = options;
 
   const ignore = (event: CloudEventV1<unknown>, reason: string): Outcome => {
     logger.debug(`ignored: ${reason}`, { eventId: event.id, eventType: event.type });
     return { kind: "ignored", reason };
   };
 
-  const resolve = async (event: CloudEventV1<unknown>, ref: MemberRef): Promise<Member | undefined> => {
-    if (reader === undefined) {
-      throw new HttpError("ERR_NO_CLUSTER", "Reference-mode events need the Kubernetes API: run in a cluster or set KUBECONFIG");
-    }
-    const object = await reader.getMember(ref);
-    if (object === undefined) {
-      logger.info("member no longer exists, nothing to greet", {
-        member: ref.name, namespace: ref.namespace, eventId: event.id, eventType: event.type,
-      });
-      return undefined;
-    }
-    return parseMember(object, ref.namespace);
-  };
-
-  return async (event) => {
-    const meaning = apiServerSourceTypes.get(event.type);
-    if (meaning === undefined) return ignore(event, `event type ${event.type} is not a Member change`);
-    const data = event.data;
-    if (!isObject(data)) {
-      throw new HttpError("ERR_INVALID_MEMBER", `data must be a JSON object for ${event.type}, got ${data === undefined ? "no data" : jsonType(data)}`);
-    }
-    if (!isOurMember(data, event["kind"])) return ignore(event, "not a helloworld.apimeister.com Member");
-    const namespaceHint = stringAttribute(event, "namespace");
-
-    let member: Member | MemberRef | undefined;
-    let greeting: Greeting | undefined;
-    if (meaning.mode === "resource") {
-      const full = parseMember(data, namespaceHint);
-      member = full;
-      greeting = greetingFor(meaning.change, full);
-    } else {
-      const ref = parseMemberRef(data, namespaceHint);
-      if (meaning.change === "delete") {
-        // The object is gone: the reference is all there is to say goodbye to.
-        member = ref;
-        greeting = farewellFor(ref);
-      } else {
-        const full = await resolve(event, ref);
-        if (full === undefined) return { kind: "ignored", reason: "member no longer exists" };
-        member = full;
-        greeting = greetingFor(meaning.change, full);
-      }
-    }
-    if (greeting === undefined) return ignore(event, "no team change to greet");
-
-    // Said before anything can fail, so the greeting is never lost.
+  const say = (greeting: Greeting, event: CloudEventV1<unknown>, member: Member | MemberRef | undefined): void => {
     logger.info(greeting.text, {
       member: greeting.member.name,
       namespace: greeting.member.namespace,
@@ -113,9 +73,13 @@ export function createHandler(options: HandlerOptions): Handler {
       eventId: event.id,
       eventType: event.type,
     });
-    if (recorder !== undefined) await recorder.record(greeting, member);
+    if (claims !== undefined && member !== undefined) claims.recorder.record(greeting, member);
+  };
 
-    const reply: CloudEventV1<GreetingData> = {
+  const reply = (greeting: Greeting): Outcome => ({
+    kind: "greeted",
+    greeting,
+    reply: {
       specversion: "1.0",
       id: newId(),
       source,
@@ -124,7 +88,56 @@ export function createHandler(options: HandlerOptions): Handler {
       time: now().toISOString(),
       datacontenttype: "application/json",
       data: { greeting: greeting.text, reason: greeting.reason, member: greeting.member },
-    };
-    return { kind: "greeted", greeting, reply };
+    },
+  });
+
+  const read = async (event: CloudEventV1<unknown>, ref: MemberRef, signal: AbortSignal): Promise<Member | undefined> => {
+    const object = await reader?.getMember(ref, signal);
+    if (object === undefined) {
+      logger.info("member no longer exists, nothing to greet", { member: ref.name, namespace: ref.namespace, eventId: event.id, eventType: event.type });
+      return undefined;
+    }
+    return parseMember(object, ref.namespace);
+  };
+
+  /** No claims: the event alone decides (no cluster, or RECORD_GREETINGS=off). */
+  const unrecorded = async (event: CloudEventV1<unknown>, said: Exclude<ReturnType<typeof readMemberEvent>, { kind: "resync" | "other" }>): Promise<Outcome> => {
+    let greeting: Greeting | undefined;
+    if (said.kind === "member-ref" && said.change !== "delete" && reader !== undefined) {
+      const member = await read(event, said.ref, AbortSignal.timeout(timeoutMs));
+      if (member === undefined) return { kind: "ignored", reason: "member no longer exists" };
+      greeting = greetingFor(said.change, member);
+    } else {
+      greeting = greetingFromEvent(said);
+    }
+    if (greeting === undefined) return ignore(event, "no team change to greet");
+    say(greeting, event, undefined);
+    return reply(greeting);
+  };
+
+  return async (event) => {
+    const said = readMemberEvent(event);
+    if (said.kind === "other") return ignore(event, said.why);
+    if (said.kind === "resync") {
+      if (claims === undefined) return ignore(event, "resync needs a cluster where greetings are recorded");
+      await claims.resync((claimed) => say(claimed.greeting, event, claimed.member));
+      return { kind: "ignored", reason: "resync done" };
+    }
+    if (claims === undefined) return unrecorded(event, said);
+
+    if (said.change === "delete") {
+      // The object is gone: nothing to claim on (see next-step.ts for what the finalizer changes).
+      const member = said.kind === "member" ? said.member : undefined;
+      if (!farewellOnDelete(member, claims.policy)) return ignore(event, "farewell said already, before the Member went");
+      const greeting = greetingFromEvent(said);
+      if (greeting === undefined) return ignore(event, "nothing to say");
+      say(greeting, event, said.kind === "member" ? said.member : said.ref);
+      return reply(greeting);
+    }
+
+    const claimed: Claimed | undefined = await claims.converge(said.kind === "member" ? said.member : said.ref, AbortSignal.timeout(timeoutMs));
+    if (claimed === undefined) return ignore(event, "nothing to greet: in step already, claimed by another delivery, or gone");
+    say(claimed.greeting, event, claimed.member);
+    return reply(claimed.greeting);
   };
 }

@@ -45,6 +45,7 @@ export async function startServer(config: Config, deps: GreeterDeps): Promise<Ru
       logger.info(`shutting down (${reason}): finishing in-flight requests`, { graceMs: config.shutdownGraceMs });
       let cutOff = false;
       let closed = false;
+      const graceEnds = Date.now() + config.shutdownGraceMs;
       const close = (): void => {
         if (closed) return;
         closed = true;
@@ -52,7 +53,19 @@ export async function startServer(config: Config, deps: GreeterDeps): Promise<Ru
         clearTimeout(deadline);
         server.close(() => {
           logger.info("server closed");
-          resolve(cutOff ? 1 : 0);
+          // Kubernetes Events are written after the reply: wait for them too, within what is left of the grace period.
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<true>((done) => {
+            timer = setTimeout(() => done(true), Math.max(0, graceEnds - Date.now()));
+          });
+          void Promise.race([greeter.settle().then(() => false as const), late]).then((timedOut) => {
+            clearTimeout(timer);
+            if (timedOut) {
+              cutOff = true;
+              logger.warn("shutdown grace period is over: Kubernetes Events still being written are given up");
+            }
+            resolve(cutOff ? 1 : 0);
+          });
         });
         server.closeAllConnections();
       };

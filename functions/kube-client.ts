@@ -1,10 +1,24 @@
-// The function's Kubernetes I/O: read a Member, patch its status, create an
-// Event. This is the only module that loads @kubernetes/client-node, and it is
-// itself imported on first use (see kube.ts), never at start-up.
-import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type CoreV1Event } from "@kubernetes/client-node";
+// The function's Kubernetes I/O: read and list Members, write a Member's status
+// and finalizers under a resourceVersion precondition, create Events. This is
+// the only module that loads @kubernetes/client-node, and it is itself imported
+// on first use (see wiring.ts), never at start-up. Every failure leaves here as
+// a KubeError that says what it means; every call is aborted at its deadline.
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  Observable,
+  PatchStrategy,
+  setHeaderOptions,
+  type ConfigurationOptions,
+  type CoreV1Event,
+  type RequestContext,
+  type ResponseContext,
+} from "@kubernetes/client-node";
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
-import { HttpError } from "./errors.ts";
+import { KubeError } from "./kube-errors.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
 
 export interface MemberStatus {
@@ -12,40 +26,71 @@ export interface MemberStatus {
   readonly greeting: string;
   readonly greetedAt: string;
   readonly observedGeneration?: number;
+  readonly farewellAt?: string;
 }
 
 export interface MemberEvent {
+  /** The Event's own name: the same for every retry of one greeting, so a retried create cannot make a second Event. */
+  readonly name: string;
   readonly member: MemberRef & { readonly uid?: string | undefined };
   readonly reason: string;
   readonly message: string;
   readonly time: Date;
 }
 
-/** What the rest of the function needs from the API server. Errors are HttpErrors. */
+export interface MemberPage {
+  readonly items: readonly JsonObject[];
+  /** The continue token for the next page; undefined on the last. */
+  readonly continue: string | undefined;
+}
+
+/** What the rest of the function needs from the API server. Errors are KubeErrors. */
 export interface KubeApi {
-  getMember(ref: MemberRef): Promise<JsonObject | undefined>;
-  patchMemberStatus(ref: MemberRef, status: MemberStatus): Promise<void>;
-  createEvent(event: MemberEvent): Promise<void>;
+  /** The Member, or undefined when it does not exist. */
+  getMember(ref: MemberRef, signal?: AbortSignal): Promise<JsonObject | undefined>;
+  listMembers(namespace: string, page: { readonly limit: number; readonly continue?: string | undefined }, signal?: AbortSignal): Promise<MemberPage>;
+  /** Merge-patches status if the Member is still at resourceVersion; returns the Member as written. */
+  patchMemberStatus(ref: MemberRef, resourceVersion: string, status: MemberStatus, signal?: AbortSignal): Promise<JsonObject>;
+  /** Replaces metadata.finalizers if the Member is still at resourceVersion; returns the Member as written. */
+  patchMemberFinalizers(ref: MemberRef, resourceVersion: string, finalizers: readonly string[], signal?: AbortSignal): Promise<JsonObject>;
+  /** Creates the Event; one that exists already (a retry that had reached the server) is success. */
+  createEvent(event: MemberEvent, signal?: AbortSignal): Promise<void>;
 }
 
 export const COMPONENT = "member-greeter";
 
-/** Maps a failed call to what Knative should do about it. */
-export function classify(err: unknown, what: string): HttpError {
-  if (err instanceof HttpError) return err;
+/** Maps a failed call to what it means. */
+export function classify(err: unknown, what: string): KubeError {
+  if (err instanceof KubeError) return err;
   if (err instanceof ApiException) {
     const code = err.code;
-    if (code === 429 || code === 409 || code >= 500) {
-      return new HttpError("ERR_CLUSTER_UNAVAILABLE", `${what}: API server answered ${code}, try again later`, { cause: err });
-    }
-    return new HttpError("ERR_CLUSTER_REJECTED", `${what}: API server answered ${code}`, { cause: err });
+    if (code === 404) return new KubeError("not-found", `${what}: not found`, { cause: err });
+    if (code === 409) return new KubeError("conflict", `${what}: the object was changed meanwhile (409)`, { cause: err });
+    if (code === 429 || code >= 500) return new KubeError("unavailable", `${what}: API server answered ${code}`, { cause: err });
+    return new KubeError("rejected", `${what}: API server answered ${code}${reasonOf(err.body)}`, { cause: err });
   }
-  if (isNetworkError(err)) {
-    return new HttpError("ERR_CLUSTER_UNAVAILABLE", `${what}: API server unreachable`, { cause: err });
-  }
+  if (isAbort(err)) return new KubeError("unavailable", `${what}: no answer in time (aborted)`, { cause: err });
+  if (isNetworkError(err)) return new KubeError("unavailable", `${what}: API server unreachable`, { cause: err });
   // Anything else (a kubeconfig the client refuses, a certificate that does not
   // verify) will not get better by retrying.
-  return new HttpError("ERR_CLUSTER_REJECTED", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new KubeError("rejected", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+function reasonOf(body: unknown): string {
+  const parsed: unknown = typeof body === "string" ? safeParse(body) : body;
+  return isObject(parsed) && typeof parsed["message"] === "string" ? `: ${parsed["message"]}` : "";
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError");
 }
 
 // Connection refused or reset, DNS, socket timeouts: errno-style codes, or
@@ -55,20 +100,9 @@ function isNetworkError(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code === "string" && networkCode.test(code)) return true;
+    if (isAbort(e)) return true;
   }
   return false;
-}
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof ApiException && err.code === 404;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError("ERR_CLUSTER_UNAVAILABLE", `${what}: API server did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function loadKubeConfig(access: ClusterAccess): KubeConfig {
@@ -78,7 +112,25 @@ export function loadKubeConfig(access: ClusterAccess): KubeConfig {
   return kc;
 }
 
-export function connect(access: ClusterAccess, timeoutMs: number): KubeApi {
+/** The namespace the credentials belong to: the pod's, or the kubeconfig context's. */
+export function namespaceOf(kc: KubeConfig): string | undefined {
+  return kc.getContextObject(kc.getCurrentContext())?.namespace;
+}
+
+// The generated client takes per-call middleware; this one hands the request
+// an AbortSignal, so that a deadline really cancels the HTTP request.
+function withSignal(signal: AbortSignal, options?: ConfigurationOptions): ConfigurationOptions {
+  const middleware = {
+    pre: (request: RequestContext) => {
+      request.setSignal(signal);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { ...options, middleware: [...(options?.middleware ?? []), middleware], middlewareMergeStrategy: "append" };
+}
+
+export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { readonly namespace: string | undefined } {
   const kc = loadKubeConfig(access);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
@@ -92,36 +144,77 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi {
     name: ref.name,
   });
 
-  const call = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+  /** One API call, aborted at its own deadline or when the caller's signal fires, whichever is first. */
+  const call = async <T>(what: string, signal: AbortSignal | undefined, run: (options: ConfigurationOptions) => Promise<T>, base?: ConfigurationOptions): Promise<T> => {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
     try {
-      return await withTimeout(run(), timeoutMs, what);
+      return await run(withSignal(combined, base));
     } catch (err) {
-      if (isNotFound(err)) throw new HttpError("ERR_NOT_FOUND", `${what}: not found`, { cause: err });
+      if (deadline.aborted && !(signal?.aborted ?? false)) {
+        throw new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err });
+      }
       throw classify(err, what);
     }
   };
 
+  const asObject = (value: unknown, what: string): JsonObject => {
+    if (!isObject(value)) throw new KubeError("rejected", `${what}: API server returned something that is not an object`);
+    return value;
+  };
+
   return {
-    async getMember(ref) {
+    namespace: namespaceOf(kc),
+
+    async getMember(ref, signal) {
+      const what = `get member ${ref.namespace}/${ref.name}`;
       try {
-        const object: unknown = await call(`get member ${ref.namespace}/${ref.name}`, () => custom.getNamespacedCustomObject(member(ref)));
-        if (!isObject(object)) throw new HttpError("ERR_CLUSTER_REJECTED", "API server returned a member that is not an object");
-        return object;
+        return asObject(await call(what, signal, (o) => custom.getNamespacedCustomObject(member(ref), o)), what);
       } catch (err) {
-        if (err instanceof HttpError && err.code === "ERR_NOT_FOUND") return undefined;
+        if (err instanceof KubeError && err.kind === "not-found") return undefined;
         throw err;
       }
     },
 
-    async patchMemberStatus(ref, status) {
-      await call(`patch status of member ${ref.namespace}/${ref.name}`, () =>
-        custom.patchNamespacedCustomObjectStatus({ ...member(ref), body: { status }, fieldManager: COMPONENT }, mergePatch),
+    async listMembers(namespace, page, signal) {
+      const what = `list members in ${namespace}`;
+      const list = asObject(
+        await call(what, signal, (o) =>
+          custom.listNamespacedCustomObject(
+            { group: MEMBER_GROUP, version: MEMBER_VERSION, plural: MEMBER_PLURAL, namespace, limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) },
+            o,
+          ),
+        ),
+        what,
+      );
+      const items = Array.isArray(list["items"]) ? list["items"].filter(isObject) : [];
+      const meta = list["metadata"];
+      const next = isObject(meta) && typeof meta["continue"] === "string" && meta["continue"] !== "" ? meta["continue"] : undefined;
+      return { items, continue: next };
+    },
+
+    async patchMemberStatus(ref, resourceVersion, status, signal) {
+      const what = `patch status of member ${ref.namespace}/${ref.name}`;
+      // resourceVersion in a patch makes it conditional: 409 if the Member changed since.
+      const body = { metadata: { resourceVersion }, status };
+      return asObject(
+        await call(what, signal, (o) => custom.patchNamespacedCustomObjectStatus({ ...member(ref), body, fieldManager: COMPONENT }, o), mergePatch),
+        what,
       );
     },
 
-    async createEvent(event) {
+    async patchMemberFinalizers(ref, resourceVersion, finalizers, signal) {
+      const what = `patch finalizers of member ${ref.namespace}/${ref.name}`;
+      const body = { metadata: { resourceVersion, finalizers } };
+      return asObject(
+        await call(what, signal, (o) => custom.patchNamespacedCustomObject({ ...member(ref), body, fieldManager: COMPONENT }, o), mergePatch),
+        what,
+      );
+    },
+
+    async createEvent(event, signal) {
       const body: CoreV1Event = {
-        metadata: { generateName: `${event.member.name}.`, namespace: event.member.namespace },
+        metadata: { name: event.name, namespace: event.member.namespace },
         involvedObject: {
           apiVersion: MEMBER_API_VERSION,
           kind: MEMBER_KIND,
@@ -139,9 +232,15 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi {
         lastTimestamp: event.time,
         count: 1,
       };
-      await call(`create event for member ${event.member.namespace}/${event.member.name}`, () =>
-        core.createNamespacedEvent({ namespace: event.member.namespace, body }),
-      );
+      try {
+        await call(`create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
+          core.createNamespacedEvent({ namespace: event.member.namespace, body }, o),
+        );
+      } catch (err) {
+        // AlreadyExists: an earlier attempt of this very Event reached the server.
+        if (err instanceof KubeError && err.kind === "conflict") return;
+        throw err;
+      }
     },
   };
 }

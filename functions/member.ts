@@ -23,6 +23,14 @@ export interface Member extends MemberRef {
   readonly uid: string | undefined;
   readonly resourceVersion: string | undefined;
   readonly generation: number | undefined;
+  /** metadata.deletionTimestamp is set: a finalizer holds the object back. */
+  readonly deleting: boolean;
+  readonly finalizers: readonly string[];
+  /** status.farewellAt is set: the farewell was said and recorded (finalizer mode). */
+  readonly farewellRecorded: boolean;
+  /** status.greeting and status.greetedAt: the last claim written. */
+  readonly recordedGreeting: string | undefined;
+  readonly recordedAt: string | undefined;
 }
 
 /**
@@ -110,6 +118,10 @@ export function parseMember(data: JsonObject, fallbackNamespace?: string): Membe
   if (generation !== undefined && generation !== null && !Number.isSafeInteger(generation)) {
     throw invalid(`data.metadata.generation must be an integer, got ${jsonType(generation)}`);
   }
+  const finalizers = metadata["finalizers"];
+  if (finalizers !== undefined && finalizers !== null && !(Array.isArray(finalizers) && finalizers.every((f) => typeof f === "string"))) {
+    throw invalid(`data.metadata.finalizers must be an array of strings, got ${jsonType(finalizers)}`);
+  }
   return {
     name: checkName(optionalString(metadata, "name", "data.metadata"), "data.metadata.name"),
     namespace: checkNamespace(optionalString(metadata, "namespace", "data.metadata"), fallbackNamespace, "data.metadata.namespace"),
@@ -118,6 +130,11 @@ export function parseMember(data: JsonObject, fallbackNamespace?: string): Membe
     uid: optionalString(metadata, "uid", "data.metadata"),
     resourceVersion: optionalString(metadata, "resourceVersion", "data.metadata"),
     generation: typeof generation === "number" ? generation : undefined,
+    deleting: optionalString(metadata, "deletionTimestamp", "data.metadata") !== undefined,
+    finalizers: Array.isArray(finalizers) ? (finalizers as string[]) : [],
+    farewellRecorded: status !== undefined && optionalString(status, "farewellAt", "data.status") !== undefined,
+    recordedGreeting: status && optionalString(status, "greeting", "data.status"),
+    recordedAt: status && optionalString(status, "greetedAt", "data.status"),
   };
 }
 

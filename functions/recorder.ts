@@ -1,16 +1,15 @@
-// Records each greeting where Kubernetes users look: status.team (and the last
-// greeting) on the Member, and a Kubernetes Event that `kubectl describe` shows.
+// Records a greeting that was claimed as a core/v1 Event on the Member, so
+// that `kubectl describe member` shows it. The claim (the status write) is the
+// commit point, so the Event is written after it and does not hold up the
+// reply; shutdown waits for what is still being written (`settle`).
 //
-// Failure policy: the greeting has already been logged and is still replied
-// with 200, whatever happens here. Answering 5xx would make Knative redeliver
-// and the member would be greeted twice; so transient failures are retried here
-// a few times within a short budget, and a write that still fails is logged
-// (warn) and given up. The cost is that status.team may stay behind, and the
-// next update of that member is then judged against the older team.
+// The Event's name is derived from the claim (the Member's uid and the
+// resourceVersion the claim wrote), so a retried create of one greeting finds
+// it exists (409, success) instead of making a second Event.
+import { createHash } from "node:crypto";
 import type { Greeting, Reason } from "./greeting.ts";
-import { HttpError } from "./errors.ts";
-import type { GreetingRecorder } from "./handler.ts";
 import type { KubeApi } from "./kube-client.ts";
+import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Member, MemberRef } from "./member.ts";
 
@@ -20,69 +19,74 @@ export const eventReasons: Readonly<Record<Reason, string>> = {
   farewell: "SaidFarewell",
 };
 
+export interface EventRecorder {
+  /** Starts writing the Event for a greeting; never throws, never waits. */
+  record(greeting: Greeting, member: Member | MemberRef): void;
+  /** Resolves once every Event started so far is written or given up. */
+  settle(): Promise<void>;
+}
+
 export interface RecorderOptions {
   readonly api: () => Promise<KubeApi>;
   readonly logger: Logger;
   readonly now: () => Date;
-  /** Pauses between attempts; its length is the number of retries. */
+  /** Pauses between attempts while the API server is unavailable; its length is the number of retries. */
   readonly retryDelaysMs?: readonly number[];
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function isFullMember(member: Member | MemberRef): member is Member {
-  return "team" in member;
+// Event names are DNS subdomains of at most 253 characters.
+const NAME_MAX = 253;
+
+/** The Event's name for one greeting: stable across retries, unique per claim. */
+export function eventName(greeting: Greeting, member: Member | MemberRef): string {
+  const full = "resourceVersion" in member ? member : undefined;
+  const key = `${full?.uid ?? ""}/${full?.resourceVersion ?? ""}/${greeting.reason}/${greeting.text}`;
+  const suffix = createHash("sha256").update(key).digest("hex").slice(0, 16);
+  return `${member.name.slice(0, NAME_MAX - suffix.length - 1)}.${suffix}`;
 }
 
-export function createRecorder(options: RecorderOptions): GreetingRecorder {
+export function createRecorder(options: RecorderOptions): EventRecorder {
   const { api, logger, now } = options;
-  const delays = options.retryDelaysMs ?? [100, 400];
+  const delays = options.retryDelaysMs ?? [100, 400, 1600];
   const sleep = options.sleep ?? defaultSleep;
+  const inFlight = new Set<Promise<void>>();
 
-  const attempt = async (what: string, greeting: Greeting, write: (kube: KubeApi) => Promise<void>): Promise<void> => {
-    const fields = { member: greeting.member.name, namespace: greeting.member.namespace, write: what };
-    for (let i = 0; ; i++) {
+  const write = async (greeting: Greeting, member: Member | MemberRef): Promise<void> => {
+    const uid = "uid" in member ? member.uid : undefined;
+    const event = {
+      name: eventName(greeting, member),
+      member: { name: member.name, namespace: member.namespace, uid },
+      reason: eventReasons[greeting.reason],
+      message: greeting.text,
+      time: now(),
+    };
+    const fields = { member: member.name, namespace: member.namespace, reason: event.reason };
+    for (let attempt = 0; ; attempt++) {
       try {
-        await write(await api());
+        await (await api()).createEvent(event);
         return;
       } catch (err) {
-        const httpError = err instanceof HttpError ? err : undefined;
-        if (httpError?.code === "ERR_NOT_FOUND") {
-          logger.info(`member is gone, its ${what} was not recorded`, fields);
-          return;
+        const delay = delays[attempt];
+        if (err instanceof KubeError && err.kind === "unavailable" && delay !== undefined) {
+          await sleep(delay);
+          continue;
         }
-        const delay = delays[i];
-        if (httpError?.code !== "ERR_CLUSTER_UNAVAILABLE" || delay === undefined) {
-          logger.warn(`recording the greeting failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, attempts: i + 1 });
-          return;
-        }
-        await sleep(delay);
+        logger.warn(`recording the greeting as an Event failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, attempts: attempt + 1 });
+        return;
       }
     }
   };
 
   return {
-    async record(greeting, member) {
-      const time = now();
-      const writes: Promise<void>[] = [];
-      // A farewell has no object left to write a status on.
-      if (greeting.reason !== "farewell" && isFullMember(member)) {
-        const status = {
-          team: member.team,
-          greeting: greeting.text,
-          greetedAt: time.toISOString(),
-          ...(member.generation === undefined ? {} : { observedGeneration: member.generation }),
-        };
-        writes.push(attempt("status", greeting, (kube) => kube.patchMemberStatus(member, status)));
-      }
-      const uid = isFullMember(member) ? member.uid : undefined;
-      writes.push(
-        attempt("event", greeting, (kube) =>
-          kube.createEvent({ member: { name: member.name, namespace: member.namespace, uid }, reason: eventReasons[greeting.reason], message: greeting.text, time }),
-        ),
-      );
-      await Promise.all(writes);
+    record(greeting, member) {
+      const done = write(greeting, member).finally(() => inFlight.delete(done));
+      inFlight.add(done);
+    },
+    async settle() {
+      while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
 }

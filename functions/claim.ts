@@ -1,0 +1,124 @@
+// Claim, then say: brings one Member to what next-step.ts says it should be,
+// one conditional write at a time. The status write that records a greeting is
+// its commit point: it carries the resourceVersion the decision was made from,
+// so of two deliveries of one change only one can win; the loser gets a
+// conflict, reads the Member again, decides again from what it is now (by then
+// in step: nothing to say) and never retries a write blindly.
+import { KubeError } from "./kube-errors.ts";
+import type { KubeApi, MemberStatus } from "./kube-client.ts";
+import { nextStep, type Policy } from "./next-step.ts";
+import type { Greeting } from "./greeting.ts";
+import type { Logger } from "./logger.ts";
+import { parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
+
+export interface Claimed {
+  readonly greeting: Greeting;
+  /** The Member as the claim wrote it. */
+  readonly member: Member;
+}
+
+export interface ClaimOptions {
+  readonly api: () => Promise<KubeApi>;
+  readonly policy: Policy;
+  readonly logger: Logger;
+  readonly now: () => Date;
+  /** Writes one convergence may make (conflicts included) before it gives up for now. */
+  readonly maxWrites?: number;
+  /** Deadline of the read that checks whether a claim whose answer was lost was written. */
+  readonly verifyTimeoutMs?: number;
+}
+
+export type Converge = (start: Member | MemberRef, signal: AbortSignal) => Promise<Claimed | undefined>;
+
+function isFull(start: Member | MemberRef): start is Member {
+  return "team" in start;
+}
+
+function statusFor(greeting: Greeting, member: Member, time: Date): MemberStatus {
+  const at = time.toISOString();
+  const observed = member.generation === undefined ? {} : { observedGeneration: member.generation };
+  if (greeting.reason === "farewell") {
+    return { team: member.recordedTeam ?? member.team, greeting: greeting.text, greetedAt: at, farewellAt: at, ...observed };
+  }
+  return { team: member.team, greeting: greeting.text, greetedAt: at, ...observed };
+}
+
+export function createConverge(options: ClaimOptions): Converge {
+  const { api, policy, logger, now } = options;
+  const maxWrites = options.maxWrites ?? 5;
+  const verifyTimeoutMs = options.verifyTimeoutMs ?? 2_000;
+
+  const read = async (ref: MemberRef, signal: AbortSignal): Promise<Member | undefined> => {
+    const object = await (await api()).getMember(ref, signal);
+    return object === undefined ? undefined : parseMember(object, ref.namespace);
+  };
+  const parsed = (object: JsonObject, ref: MemberRef): Member => parseMember(object, ref.namespace);
+
+  /**
+   * A claim whose answer was lost (timed out, connection reset) may still have
+   * been written. The status it wrote is unique to it (the greeting and the
+   * millisecond it was decided), so one fresh read, on a deadline of its own,
+   * tells whether it is ours to say; if that read fails too, the sender's
+   * retry decides again from whatever the Member then records.
+   */
+  const writeClaim = async (ref: MemberRef, version: string, status: MemberStatus, signal: AbortSignal): Promise<Member> => {
+    try {
+      return parsed(await (await api()).patchMemberStatus(ref, version, status, signal), ref);
+    } catch (err) {
+      if (!(err instanceof KubeError && err.kind === "unavailable")) throw err;
+      const now = await read(ref, AbortSignal.timeout(verifyTimeoutMs)).catch(() => undefined);
+      if (now !== undefined && now.recordedGreeting === status.greeting && now.recordedAt === status.greetedAt) {
+        logger.info("the claim's answer was lost, but the claim was written", { member: ref.name, namespace: ref.namespace });
+        return now;
+      }
+      throw err;
+    }
+  };
+
+  return async (start, signal) => {
+    const ref: MemberRef = { name: start.name, namespace: start.namespace };
+    // The event's copy decides when it names its version; otherwise read it.
+    let member = isFull(start) && start.resourceVersion !== undefined ? start : await read(ref, signal);
+    let claimed: Claimed | undefined;
+    for (let writes = 0; member !== undefined; ) {
+      const step = nextStep(member, policy);
+      if (step.kind === "none") break;
+      // One greeting per convergence: whatever the rules say next is for a later one.
+      if (step.kind === "claim" && claimed !== undefined) break;
+      if (writes++ === maxWrites) {
+        throw new KubeError("conflict", `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`);
+      }
+      const version = member.resourceVersion;
+      if (version === undefined) throw new KubeError("rejected", `member ${ref.namespace}/${ref.name} has no resourceVersion`);
+      try {
+        if (step.kind === "claim") {
+          const status = statusFor(step.greeting, member, now());
+          member = await writeClaim(ref, version, status, signal);
+          claimed = { greeting: step.greeting, member };
+        } else {
+          member = parsed(await (await api()).patchMemberFinalizers(ref, version, step.finalizers, signal), ref);
+          logger.debug(`finalizers set: ${step.why}`, { member: ref.name, namespace: ref.namespace });
+        }
+      } catch (err) {
+        try {
+          if (err instanceof KubeError && err.kind === "conflict") {
+            logger.debug("member changed meanwhile: reading it again", { member: ref.name, namespace: ref.namespace, step: step.kind });
+            member = await read(ref, signal);
+            continue;
+          }
+          if (err instanceof KubeError && err.kind === "not-found") break;
+          throw err;
+        } catch (failure) {
+          // Said is said: a later event or resync finishes what is left.
+          if (claimed === undefined) throw failure;
+          logger.warn(`after the greeting, ${step.kind} failed: ${failure instanceof Error ? failure.message : String(failure)}`, {
+            member: ref.name,
+            namespace: ref.namespace,
+          });
+          break;
+        }
+      }
+    }
+    return claimed;
+  };
+}

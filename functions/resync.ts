@@ -1,0 +1,99 @@
+// The resync: on a PingSource tick, list every Member of the namespace the
+// ApiServerSource watches (in pages, a bounded number converging at a time) and
+// converge each whose status disagrees with its spec. It recovers whatever the
+// event path lost: events dropped after the sender's retries, changes made
+// while the adapter was down or re-listing. Beside concurrent events it is safe
+// because every greeting is claimed (claim.ts). One resync runs at a time; a
+// tick that arrives while one runs waits for that one.
+import type { Claimed, Converge } from "./claim.ts";
+import type { KubeApi } from "./kube-client.ts";
+import { KubeError } from "./kube-errors.ts";
+import type { Logger } from "./logger.ts";
+import { parseMember, type Member } from "./member.ts";
+
+export interface ResyncSummary {
+  readonly listed: number;
+  readonly greeted: number;
+  /** Members that could not be converged now (API errors); the next resync tries again. */
+  readonly failed: number;
+  /** List items that are not valid Members; skipped. */
+  readonly invalid: number;
+  readonly ms: number;
+}
+
+export interface ResyncOptions {
+  readonly api: () => Promise<KubeApi>;
+  /** The namespace whose Members are listed. */
+  readonly namespace: () => Promise<string>;
+  readonly converge: Converge;
+  readonly logger: Logger;
+  readonly pageSize?: number;
+  readonly concurrency?: number;
+  /** Deadline for converging one Member. */
+  readonly memberTimeoutMs: number;
+}
+
+/** Runs a resync (or joins the one running); `say` says each greeting a convergence claimed. */
+export type Resync = (say: (claimed: Claimed) => void) => Promise<ResyncSummary>;
+
+export function createResync(options: ResyncOptions): Resync {
+  const { api, namespace, converge, logger, memberTimeoutMs } = options;
+  const pageSize = options.pageSize ?? 500;
+  const concurrency = options.concurrency ?? 8;
+  let running: Promise<ResyncSummary> | undefined;
+
+  const run = async (say: (claimed: Claimed) => void): Promise<ResyncSummary> => {
+    const started = performance.now();
+    const kube = await api();
+    const ns = await namespace();
+    let listed = 0;
+    let greeted = 0;
+    let failed = 0;
+    let invalid = 0;
+    let next: string | undefined;
+    do {
+      const page = await kube.listMembers(ns, { limit: pageSize, continue: next });
+      next = page.continue;
+      const members: Member[] = [];
+      for (const item of page.items) {
+        try {
+          members.push(parseMember(item, ns));
+        } catch (err) {
+          invalid++;
+          logger.warn(`resync skips an invalid Member: ${err instanceof Error ? err.message : String(err)}`, { namespace: ns });
+        }
+      }
+      listed += page.items.length;
+      // A fixed pool of workers over the page: at most `concurrency` Members in flight.
+      let index = 0;
+      const worker = async (): Promise<void> => {
+        for (let member = members[index++]; member !== undefined; member = members[index++]) {
+          try {
+            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs));
+            if (claimed !== undefined) {
+              greeted++;
+              say(claimed);
+            }
+          } catch (err) {
+            failed++;
+            logger.warn(`resync could not converge the member: ${err instanceof Error ? err.message : String(err)}`, { member: member.name, namespace: ns });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, members.length) }, worker));
+    } while (next !== undefined);
+    const summary = { listed, greeted, failed, invalid, ms: Math.round(performance.now() - started) };
+    logger.info("resync done", { namespace: ns, ...summary });
+    if (failed > 0) {
+      throw new KubeError("unavailable", `resync: ${failed} of ${listed} members could not be converged now`);
+    }
+    return summary;
+  };
+
+  return (say) => {
+    running ??= run(say).finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+}
