@@ -9,12 +9,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import { loadConfig, type Env } from "../functions/config.ts";
-import { greetingFor } from "../functions/greeting.ts";
 import { GREETING_TYPE } from "../functions/handler.ts";
 import type { KubeApi, MemberStatus } from "../functions/kube-client.ts";
 import { createLogger } from "../functions/logger.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, parseMember } from "../functions/member.ts";
-import { createRecorder } from "../functions/recorder.ts";
+import { createConverge } from "../functions/claim.ts";
 import {
   checkBinding,
   checkGreeterService,
@@ -53,6 +52,7 @@ const APISERVER_TYPES = ["add", "update", "delete"].map((c) => `dev.knative.apis
 
 const GREETER_GRANTS: readonly Grant[] = [
   grant(MEMBER_GROUP, "members", "get"),
+  grant(MEMBER_GROUP, "members", "list"),
   grant(MEMBER_GROUP, "members/status", "patch"),
   grant("", "events", "create"),
 ];
@@ -69,12 +69,14 @@ const variants: readonly Variant[] = [
   { name: "broker (config/overlays/broker)", dir: path.join(configDir, "overlays", "broker"), objects: [] },
 ];
 const [direct, broker] = variants as readonly [Variant, Variant];
+/** The opt-in farewell finalizer: the default plus FAREWELLS=finalizer and patch on members. */
+const finalizer: Variant = { name: "farewell-finalizer (config/overlays/farewell-finalizer)", dir: path.join(configDir, "overlays", "farewell-finalizer"), objects: [] };
 
 let knative: Map<string, CrdVersionSchema>;
 let samples: KubeObject[];
 
 before(async () => {
-  for (const variant of variants) variant.objects = await kustomize(variant.dir);
+  for (const variant of [...variants, finalizer]) variant.objects = await kustomize(variant.dir);
   knative = await loadCrdFolder(knativeCrdDir);
   samples = await readFolder(path.join(configDir, "samples"));
 });
@@ -117,7 +119,7 @@ function mapAt(value: unknown, ...keys: (string | number)[]): JsonMap {
 }
 
 describe("kustomize renders every variant", () => {
-  it("renders config/ to the CRD, RBAC, greeter and source, all in namespace default", () => {
+  it("renders config/ to the CRD, RBAC, greeter, source and resync, all in namespace default", () => {
     assert.deepEqual(inventory(direct.objects), [
       `apiextensions.k8s.io/CustomResourceDefinition/${MEMBER_PLURAL}.${MEMBER_GROUP}`,
       "core/ServiceAccount/member-greeter",
@@ -128,7 +130,30 @@ describe("kustomize renders every variant", () => {
       "rbac.authorization.k8s.io/RoleBinding/member-greeter-source",
       "serving.knative.dev/Service/member-greeter",
       "sources.knative.dev/ApiServerSource/member-greeter-source",
+      "sources.knative.dev/PingSource/member-greeter-resync",
     ]);
+  });
+
+  it("renders the farewell-finalizer variant: the same objects; FAREWELLS=finalizer and patch on members, nothing more", () => {
+    assert.deepEqual(inventory(finalizer.objects), inventory(direct.objects));
+    const service = find(finalizer.objects, "Service", GREETER, "serving.knative.dev");
+    const env = dig(service, "spec", "template", "spec", "containers", 0, "env");
+    assert.ok(Array.isArray(env));
+    assert.deepEqual(env.filter((e) => dig(e, "name") === "FAREWELLS").map((e) => dig(e, "value")), ["finalizer"]);
+    assert.equal(loadConfig(Object.fromEntries(env.map((e) => [String(dig(e, "name")), String(dig(e, "value"))]))).farewells, "finalizer");
+    assert.deepEqual(checkRole(find(finalizer.objects, "Role", GREETER), [...GREETER_GRANTS, grant(MEMBER_GROUP, "members", "patch")]), []);
+    assert.deepEqual(checkRole(find(finalizer.objects, "Role", SOURCE), SOURCE_GRANTS), []);
+    for (const object of finalizer.objects) {
+      if (object.kind === "Role" || (object.kind === "Service" && object.apiVersion.startsWith("serving."))) continue;
+      assert.deepEqual(object, find(direct.objects, object.kind, nameOf(object)), `${object.kind} ${nameOf(object)} differs from config/`);
+    }
+  });
+
+  it("the resync PingSource ticks every 5 minutes and sends to the greeter", () => {
+    const ping = find(direct.objects, "PingSource", "member-greeter-resync");
+    assert.equal(dig(ping, "spec", "schedule"), "*/5 * * * *");
+    assert.deepEqual(dig(ping, "spec", "sink", "ref"), { apiVersion: "serving.knative.dev/v1", kind: "Service", name: GREETER });
+    assert.deepEqual(JSON.parse(String(dig(ping, "spec", "data"))), { resync: "members" });
   });
 
   it("renders the Broker variant: the same plus Broker, Triggers and the greeting display", () => {
@@ -284,7 +309,7 @@ describe("the Member CRD", () => {
     assert.equal(dig(schema, "properties", "spec", "properties", "memberOf", "maxLength"), 63);
     assert.deepEqual(dig(schema, "properties", "spec", "required"), undefined, "memberOf is optional");
     const status = dig(schema, "properties", "status", "properties");
-    assert.deepEqual(isMap(status) ? Object.keys(status).sort() : [], ["greetedAt", "greeting", "observedGeneration", "team"]);
+    assert.deepEqual(isMap(status) ? Object.keys(status).sort() : [], ["farewellAt", "greetedAt", "greeting", "observedGeneration", "team"]);
     assert.deepEqual(checkStructural({ type: "object", properties: { spec: { properties: {} } } }), [".spec: has no type"]);
   });
 
@@ -307,33 +332,46 @@ describe("the Member CRD", () => {
     assert.ok(samples.some((s) => dig(s, "spec", "memberOf") === undefined || dig(s, "spec", "memberOf") === ""));
   });
 
-  it("accepts the status the function writes through the status subresource", async () => {
+  it("accepts the statuses the function writes through the status subresource: a welcome, a farewell", async () => {
     const schema = memberSchema(direct.objects);
     const patrick = find(samples, MEMBER_KIND, "patrick");
+    let stored = tampered(patrick, (p) => {
+      mapAt(p, "metadata")["namespace"] = NAMESPACE;
+      mapAt(p, "metadata")["generation"] = 1;
+      mapAt(p, "metadata")["resourceVersion"] = "1";
+    });
     const written: MemberStatus[] = [];
+    const write = (status: MemberStatus): Promise<JsonMap> => {
+      written.push(status);
+      stored = tampered(stored, (p) => {
+        p["status"] = JSON.parse(JSON.stringify(status)) as JsonMap;
+        mapAt(p, "metadata")["resourceVersion"] = String(written.length + 1);
+      });
+      return Promise.resolve(stored);
+    };
     const api: KubeApi = {
-      getMember: () => Promise.resolve(undefined),
-      patchMemberStatus: (_ref, status) => {
-        written.push(status);
-        return Promise.resolve();
+      getMember: () => Promise.resolve(stored),
+      listMembers: () => Promise.resolve({ items: [stored], continue: undefined }),
+      patchMemberStatus: (_ref, _version, status) => write(status),
+      patchMemberFinalizers: (_ref, _version, finalizers) => {
+        stored = tampered(stored, (p) => void (mapAt(p, "metadata")["finalizers"] = [...finalizers]));
+        return Promise.resolve(stored);
       },
       createEvent: () => Promise.resolve(),
     };
-    const recorder = createRecorder({ api: () => Promise.resolve(api), logger: createLogger({ level: "silent" }), now: () => new Date("2026-06-01T12:00:00Z") });
-    const stored = tampered(patrick, (p) => {
-      mapAt(p, "metadata")["namespace"] = NAMESPACE;
-      mapAt(p, "metadata")["generation"] = 1;
-    });
-    const member = parseMember(stored);
-    const greeting = greetingFor("add", member);
-    assert.ok(greeting);
-    await recorder.record(greeting, member);
-    assert.equal(written.length, 1);
-    const withStatus = tampered(stored, (p) => {
-      p["status"] = JSON.parse(JSON.stringify(written[0])) as JsonMap;
-    });
-    assert.deepEqual(schema.validate(withStatus), []);
-    assert.equal(dig(withStatus, "status", "team"), "blue");
+    const converge = createConverge({ api: () => Promise.resolve(api), policy: { finalizer: true }, logger: createLogger({ level: "silent" }), now: () => new Date("2026-06-01T12:00:00Z") });
+    const welcome = await converge(parseMember(stored), AbortSignal.timeout(5_000));
+    assert.equal(welcome?.greeting.text, "welcome patrick to the team blue");
+    stored = tampered(stored, (p) => void (mapAt(p, "metadata")["deletionTimestamp"] = "2026-06-01T12:05:00Z"));
+    const farewell = await converge(parseMember(stored), AbortSignal.timeout(5_000));
+    assert.equal(farewell?.greeting.text, "sad to see you go patrick");
+    assert.equal(written.length, 2);
+    for (const status of written) {
+      const withStatus = tampered(stored, (p) => void (p["status"] = JSON.parse(JSON.stringify(status)) as JsonMap));
+      assert.deepEqual(schema.validate(withStatus), [], JSON.stringify(status));
+    }
+    assert.equal(written[0]?.team, "blue");
+    assert.equal(written[1]?.farewellAt, "2026-06-01T12:00:00.000Z");
   });
 
   it("rejects Members it should not accept", () => {
@@ -382,7 +420,7 @@ describe("RBAC is exactly the least privilege", () => {
     const role = find(direct.objects, "Role", GREETER);
     const rule = (r: JsonMap, i: number): JsonMap => mapAt(r, "rules", i);
     const cases: ReadonlyArray<readonly [string, (r: JsonMap) => void, RegExp]> = [
-      ["an extra verb", (r) => void (rule(r, 0)["verbs"] = ["get", "list"]), /grants more than needed: helloworld.apimeister.com members list/],
+      ["an extra verb", (r) => void (rule(r, 0)["verbs"] = ["get", "list", "watch"]), /grants more than needed: helloworld.apimeister.com members watch/],
       ["a wildcard verb", (r) => void (rule(r, 2)["verbs"] = ["*"]), /wildcard "\*"/],
       ["a wildcard resource", (r) => void (rule(r, 0)["resources"] = ["*"]), /wildcard/],
       ["write access to spec", (r) => void (rule(r, 1)["resources"] = ["members/status", "members"]), /members patch/],
@@ -432,7 +470,8 @@ describe("the greeter's Knative Service", () => {
     const config = loadConfig(recording);
     for (const name of Object.keys(values)) assert.ok(read.has(name), `${name} is not read by functions/config.ts`);
     // Knative sets PORT (a reserved name) and the function must listen on all interfaces.
-    assert.deepEqual([...read].filter((name) => !(name in values)).sort(), ["HOST", "PORT"]);
+    // WATCH_NAMESPACE unset: the resync lists the function's own namespace, the ApiServerSource's.
+    assert.deepEqual([...read].filter((name) => !(name in values)).sort(), ["HOST", "PORT", "WATCH_NAMESPACE"]);
     assert.equal(config.logLevel, "info");
     assert.equal(config.recordGreetings, "auto");
     assert.ok(config.shutdownGraceMs < Number(dig(service, "spec", "template", "spec", "timeoutSeconds")) * 1000, "shutdown grace within Knative's termination grace");
