@@ -79,6 +79,7 @@ export function createConverge(options: ClaimOptions): Converge {
     const ref: MemberRef = { name: start.name, namespace: start.namespace };
     // The event's copy decides when it names its version; otherwise read it.
     let member = isFull(start) && start.resourceVersion !== undefined ? start : await read(ref, signal);
+    if (member === undefined) logger.info("member no longer exists, nothing to greet", { member: ref.name, namespace: ref.namespace });
     let claimed: Claimed | undefined;
     for (let writes = 0; member !== undefined; ) {
       const step = nextStep(member, policy);
