@@ -33,6 +33,8 @@ export interface RecorderOptions {
   /** Pauses between attempts while the API server is unavailable; its length is the number of retries. */
   readonly retryDelaysMs?: readonly number[];
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Events written at once; the rest wait their turn (a resync may claim thousands in a row). */
+  readonly concurrency?: number;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,6 +55,22 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   const delays = options.retryDelaysMs ?? [100, 400, 1600];
   const sleep = options.sleep ?? defaultSleep;
   const inFlight = new Set<Promise<void>>();
+  const limit = options.concurrency ?? 8;
+  let writing = 0;
+  const waiting: (() => void)[] = [];
+  const turn = async (): Promise<void> => {
+    if (writing < limit) {
+      writing++;
+      return;
+    }
+    // The slot is handed over directly by the write that ends.
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const done = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) writing--;
+    else next();
+  };
 
   const write = async (greeting: Greeting, member: Member | MemberRef): Promise<void> => {
     const uid = "uid" in member ? member.uid : undefined;
@@ -82,8 +100,13 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
 
   return {
     record(greeting, member) {
-      const done = write(greeting, member).finally(() => inFlight.delete(done));
-      inFlight.add(done);
+      const written: Promise<void> = turn()
+        .then(() => write(greeting, member))
+        .finally(() => {
+          done();
+          inFlight.delete(written);
+        });
+      inFlight.add(written);
     },
     async settle() {
       while (inFlight.size > 0) await Promise.all(inFlight);
