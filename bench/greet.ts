@@ -4,9 +4,9 @@
 // greeter writes it (one JSON object per line, buffered, one write per turn).
 import { writeSync } from "node:fs";
 import { HttpError } from "../functions/errors.ts";
-import { farewellFor, greetingFor, type Greeting } from "../functions/greeting.ts";
-import { apiServerSourceTypes } from "../functions/event-types.ts";
-import { isObject, isOurMember, jsonType, memberPath, parseMember, parseMemberRef } from "../functions/member.ts";
+import type { Greeting } from "../functions/greeting.ts";
+import { greetingFromEvent, readMemberEvent } from "../functions/member-event.ts";
+import { memberPath } from "../functions/member.ts";
 
 export { GREETING_TYPE } from "../functions/event-types.ts";
 export { HttpError };
@@ -14,23 +14,17 @@ export type { Greeting };
 
 export const GREETING_SOURCE = "/member-greeter";
 
-
 /**
  * The greeting for one event, undefined when there is nothing to say, or an
- * HttpError. No cluster is configured in the baselines (nor in the benchmarked
- * greeter), so Reference-mode add and update are refused as the greeter refuses them.
+ * HttpError: the greeter's own pure decision (functions/member-event.ts). No
+ * cluster is configured in the baselines (nor in the benchmarked greeter), so
+ * the event alone decides and Reference-mode add and update are refused.
  */
 export function decide(type: string, data: unknown, kind: unknown, namespace: unknown): Greeting | undefined {
-  const meaning = apiServerSourceTypes.get(type);
-  if (meaning === undefined) return undefined;
-  if (!isObject(data)) {
-    throw new HttpError("ERR_INVALID_MEMBER", `data must be a JSON object for ${type}, got ${data === undefined ? "no data" : jsonType(data)}`);
-  }
-  if (!isOurMember(data, kind)) return undefined;
-  const hint = typeof namespace === "string" && namespace !== "" ? namespace : undefined;
-  if (meaning.mode === "resource") return greetingFor(meaning.change, parseMember(data, hint));
-  if (meaning.change === "delete") return farewellFor(parseMemberRef(data, hint));
-  throw new HttpError("ERR_NO_CLUSTER", "Reference-mode events need the Kubernetes API: run in a cluster or set KUBECONFIG");
+  const event = { specversion: "1.0", id: "-", source: "-", type, data, kind, namespace };
+  const said = readMemberEvent(event);
+  if (said.kind === "other" || said.kind === "resync") return undefined;
+  return greetingFromEvent(said);
 }
 
 export interface GreetingData {
