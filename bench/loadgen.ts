@@ -45,7 +45,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** autocannon, with every 2xx latency kept (its own histogram has 1 ms resolution). */
-export function runAutocannon(options: LoadOptions): Promise<LoadResult> {
+function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     let latencies = new Float64Array(1 << 16);
     let n = 0;
@@ -98,7 +98,7 @@ function luaLongString(text: string): string {
 let scriptDir: string | undefined;
 
 /** wrk with a Lua script that sets the request and prints a JSON summary at the end. */
-export async function runWrk(options: LoadOptions): Promise<LoadResult> {
+async function runWrk(options: LoadOptions): Promise<LoadResult> {
   if (scriptDir === undefined) {
     const dir = mkdtempSync(join(tmpdir(), "greeter-bench-"));
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));

@@ -90,7 +90,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Counts occurrences of `marker` in a byte stream, across chunk boundaries. */
-export function markerCounter(marker: string): { push(chunk: Buffer): void; readonly count: number } {
+function markerCounter(marker: string): { push(chunk: Buffer): void; readonly count: number } {
   const needle = Buffer.from(marker);
   let carry: Buffer = Buffer.alloc(0);
   let count = 0;

@@ -18,7 +18,7 @@ export interface Greeting {
 
 export type Change = "add" | "update" | "delete";
 
-export function welcomeText(name: string, team: string): string {
+function welcomeText(name: string, team: string): string {
   return team === "" ? `welcome ${name}` : `welcome ${name} to the team ${team}`;
 }
 
@@ -26,7 +26,7 @@ export function farewellText(name: string): string {
   return `sad to see you go ${name}`;
 }
 
-export function teamChangeText(name: string, from: string, to: string): string {
+function teamChangeText(name: string, from: string, to: string): string {
   return to === "" ? `${name} left the team ${from}` : `${name} moved from the team ${from} to the team ${to}`;
 }
 

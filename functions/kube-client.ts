@@ -57,10 +57,10 @@ export interface KubeApi {
   createEvent(event: MemberEvent, signal?: AbortSignal): Promise<void>;
 }
 
-export const COMPONENT = "member-greeter";
+const COMPONENT = "member-greeter";
 
 /** Maps a failed call to what it means. */
-export function classify(err: unknown, what: string): KubeError {
+function classify(err: unknown, what: string): KubeError {
   if (err instanceof KubeError) return err;
   if (err instanceof ApiException) {
     const code = err.code;
@@ -105,7 +105,7 @@ function isNetworkError(err: unknown): boolean {
   return false;
 }
 
-export function loadKubeConfig(access: ClusterAccess): KubeConfig {
+function loadKubeConfig(access: ClusterAccess): KubeConfig {
   const kc = new KubeConfig();
   if (access.kind === "in-cluster") kc.loadFromCluster();
   else kc.loadFromFile(access.path);

@@ -20,7 +20,3 @@ export class KubeError extends Error {
     this.kind = kind;
   }
 }
-
-export function isKubeError(err: unknown, kind: KubeFailure): err is KubeError {
-  return err instanceof KubeError && err.kind === kind;
-}

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { after, before, describe, it } from "node:test";
 import { binaryEvent, post } from "../support/greeter-server.ts";
 import { kustomize, nameOf, groupOf, type KubeObject } from "../support/kube.ts";
-import { freePort, waitFor } from "./control-plane.ts";
+import { freePort } from "./control-plane.ts";
 import { brokerDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
 import { applyMember, events, field, getMember, waitForEvents, waitForStatusTeam, type Obj } from "./members.ts";
 import { startGreeter, type GreeterProcess } from "./workloads.ts";

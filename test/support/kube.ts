@@ -26,7 +26,7 @@ export function isMap(value: unknown): value is JsonMap {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export function isKubeObject(value: unknown): value is KubeObject {
+function isKubeObject(value: unknown): value is KubeObject {
   return isMap(value) && typeof value["apiVersion"] === "string" && typeof value["kind"] === "string" && isMap(value["metadata"]);
 }
 
@@ -67,7 +67,7 @@ export function describe(object: KubeObject): string {
 }
 
 /** Parses a multi-document YAML stream into Kubernetes objects; anything else is an error. */
-export function parseObjects(text: string, where: string): KubeObject[] {
+function parseObjects(text: string, where: string): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const document of parseAllDocuments(text)) {
     if (!("errors" in document) || document.errors.length > 0) {

@@ -224,7 +224,7 @@ interface ValidatingModel {
 type ModelCtor = new (data: unknown) => ValidatingModel;
 
 /** ObjectMeta of any object (custom resources included): types, and no unknown fields. */
-export function validateObjectMeta(metadata: unknown): string[] {
+function validateObjectMeta(metadata: unknown): string[] {
   if (metadata === undefined) return ["metadata is required"];
   if (!isMap(metadata)) return ["metadata must be an object"];
   return unknownFields(metadata, "V1ObjectMeta", "/metadata");
