@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { farewellFor, greetingFor } from "../functions/greeting.ts";
+import { farewellFor, farewellText, greetingFor, greetingForState } from "../functions/greeting.ts";
 import type { Member } from "../functions/member.ts";
+import { memberFixture } from "./support/memory-kube.ts";
 
 function member(team: string, recordedTeam?: string): Member {
-  return { name: "patrick", namespace: "default", team, recordedTeam, uid: undefined, resourceVersion: undefined, generation: undefined };
+  return memberFixture({ team, recordedTeam, uid: undefined, resourceVersion: undefined, generation: undefined });
 }
 
 describe("greeting rules", () => {
@@ -59,5 +60,32 @@ describe("greeting rules", () => {
       assert.equal(greetingFor("update", member("", "blue"))?.reason, "team-change");
       assert.equal(greetingFor("update", member("red", ""))?.reason, "welcome");
     });
+  });
+
+  describe("level-triggered (where greetings are claimed): the state alone decides", () => {
+    const cases: [string, string | undefined, string, string | undefined, string | undefined][] = [
+      // [title, recorded team, team, text, reason]
+      ["never greeted, in a team: welcome to it", undefined, "blue", "welcome patrick to the team blue", "welcome"],
+      ["never greeted, no team: welcome by name", undefined, "", "welcome patrick", "welcome"],
+      ["in step", "blue", "blue", undefined, undefined],
+      ["in step, no team", "", "", undefined, undefined],
+      ["team change", "blue", "red", "patrick moved from the team blue to the team red", "team-change"],
+      ["left the team", "blue", "", "patrick left the team blue", "team-change"],
+      ["joined a team", "", "green", "welcome patrick to the team green", "welcome"],
+    ];
+    for (const [title, recorded, team, text, reason] of cases) {
+      it(title, () => {
+        const g = greetingForState(member(team, recorded));
+        assert.deepEqual(g && [g.text, g.reason, g.member], text === undefined ? undefined : [text, reason, { name: "patrick", namespace: "default", team }]);
+      });
+    }
+
+    it("ignores deletion and finalizers: those are next-step's", () => {
+      assert.equal(greetingForState({ ...member("blue"), deleting: true, finalizers: ["x/y"] })?.text, "welcome patrick to the team blue");
+    });
+  });
+
+  it("says farewell in the contract's words", () => {
+    assert.equal(farewellText("nina"), "sad to see you go nina");
   });
 });

@@ -1,29 +1,47 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CloudEventV1 } from "cloudevents";
-import { HttpError } from "../functions/errors.ts";
-import type { Greeting } from "../functions/greeting.ts";
-import { createHandler, GREETING_TYPE, type GreetingRecorder, type MemberReader } from "../functions/handler.ts";
-import { createLogger } from "../functions/logger.ts";
-import type { JsonObject, Member, MemberRef } from "../functions/member.ts";
+import { createConverge } from "../functions/claim.ts";
+import { HttpError, toHttpError } from "../functions/errors.ts";
+import { RESYNC_TYPE } from "../functions/event-types.ts";
+import { createHandler, GREETING_TYPE, type Claims, type MemberReader } from "../functions/handler.ts";
+import { KubeError } from "../functions/kube-errors.ts";
+import { parseMember, type JsonObject, type MemberRef } from "../functions/member.ts";
+import { FAREWELL_FINALIZER, type Policy } from "../functions/next-step.ts";
+import { createRecorder, eventName } from "../functions/recorder.ts";
+import { createResync } from "../functions/resync.ts";
 import { memberObject } from "./support/greeter-server.ts";
+import { captureLogs, MemoryKube } from "./support/memory-kube.ts";
 
-function setup(options: { reader?: MemberReader; recorder?: GreetingRecorder } = {}) {
-  const lines: string[] = [];
-  const logger = createLogger({ level: "debug", sink: { write: (c) => void lines.push(...c.trim().split("\n")) } });
+const NOW = new Date("2026-11-25T10:00:00Z");
+
+function setup(options: { reader?: MemberReader; claims?: Claims; kube?: MemoryKube; policy?: Policy; timeoutMs?: number } = {}) {
+  const { logger, logs } = captureLogs();
+  let claims = options.claims;
+  const kube = options.kube;
+  if (kube !== undefined) {
+    const api = async () => kube;
+    const now = () => NOW;
+    const policy = options.policy ?? { finalizer: false };
+    const converge = createConverge({ api, policy, logger, now });
+    claims = {
+      converge,
+      policy,
+      recorder: createRecorder({ api, logger, now, sleep: async () => {} }),
+      resync: createResync({ api, namespace: async () => "default", converge, logger, memberTimeoutMs: 5_000 }),
+    };
+  }
   const handle = createHandler({
     source: "/member-greeter",
     logger,
     reader: options.reader,
-    recorder: options.recorder,
+    claims,
     newId: () => "reply-1",
-    now: () => new Date("2026-11-25T10:00:00Z"),
+    now: () => NOW,
+    timeoutMs: options.timeoutMs ?? 5_000,
   });
-  const logs = () => {
-    logger.flush();
-    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  };
-  return { handle, logs };
+  const settle = async () => claims?.recorder.settle();
+  return { handle, logs, settle };
 }
 
 function event(type: string, data: unknown, extra: Record<string, unknown> = {}): CloudEventV1<unknown> {
@@ -32,8 +50,21 @@ function event(type: string, data: unknown, extra: Record<string, unknown> = {})
 
 const R = "dev.knative.apiserver.resource.";
 const REF = "dev.knative.apiserver.ref.";
+const ref = { kind: "Member", namespace: "default", name: "patrick", apiVersion: "helloworld.apimeister.com/v1" };
 
-describe("handler: Resource mode", () => {
+/** The info line a greeting is said with. */
+function said(text: string, reason: string, team: string | null, eventType: string, eventId = "ev-1") {
+  return { level: "info", msg: text, member: "patrick", namespace: "default", team, reason, eventId, eventType };
+}
+
+function ignoredLine(reason: string, eventType: string, eventId = "ev-1") {
+  return { level: "debug", msg: `ignored: ${reason}`, eventId, eventType };
+}
+
+const isStatus = (status: number, code?: string) => (err: unknown) =>
+  toHttpError(err).status === status && (code === undefined || toHttpError(err).code === code);
+
+describe("handler without a cluster: the event alone decides", () => {
   it("greets, logs the greeting with its fields, and replies with a greeting CloudEvent", async () => {
     const { handle, logs } = setup();
     const outcome = await handle(event(`${R}add`, memberObject("patrick", "blue")));
@@ -49,33 +80,55 @@ describe("handler: Resource mode", () => {
       datacontenttype: "application/json",
       data: { greeting: "welcome patrick to the team blue", reason: "welcome", member: { name: "patrick", namespace: "default", team: "blue" } },
     });
-    const line = logs().find((l) => l["msg"] === "welcome patrick to the team blue");
-    assert.deepEqual(line && { ...line, time: undefined }, {
-      time: undefined, level: "info", msg: "welcome patrick to the team blue", member: "patrick", namespace: "default",
-      team: "blue", reason: "welcome", eventId: "ev-1", eventType: `${R}add`,
-    });
+    assert.deepEqual(logs(), [said("welcome patrick to the team blue", "welcome", "blue", `${R}add`)]);
   });
 
-  it("greets team changes on update and ignores updates that change no team", async () => {
-    const { handle } = setup();
+  it("greets team changes on update and ignores updates that change no team, or a Member never greeted", async () => {
+    const { handle, logs } = setup();
     const moved = await handle(event(`${R}update`, memberObject("patrick", "red", "blue")));
     assert.equal(moved.kind === "greeted" && moved.greeting.text, "patrick moved from the team blue to the team red");
     assert.equal(moved.kind === "greeted" && moved.reply.data?.reason, "team-change");
-    const same = await handle(event(`${R}update`, memberObject("patrick", "red", "red")));
-    assert.equal(same.kind, "ignored");
+    assert.deepEqual(await handle(event(`${R}update`, memberObject("patrick", "red", "red"))), { kind: "ignored", reason: "no team change to greet" });
+    assert.deepEqual(await handle(event(`${R}update`, memberObject("patrick", "red"))), { kind: "ignored", reason: "no team change to greet" });
+    assert.deepEqual(logs(), [
+      said("patrick moved from the team blue to the team red", "team-change", "red", `${R}update`),
+      ignoredLine("no team change to greet", `${R}update`),
+      ignoredLine("no team change to greet", `${R}update`),
+    ]);
+  });
+
+  it("does not welcome a redelivered add whose object records a greeting", async () => {
+    const { handle } = setup();
+    assert.deepEqual(await handle(event(`${R}add`, memberObject("patrick", "blue", "blue"))), { kind: "ignored", reason: "no team change to greet" });
   });
 
   it("says farewell on delete", async () => {
-    const { handle } = setup();
+    const { handle, logs } = setup();
     const out = await handle(event(`${R}delete`, memberObject("patrick", "red", "red")));
     assert.equal(out.kind === "greeted" && out.greeting.text, "sad to see you go patrick");
+    assert.deepEqual(logs(), [said("sad to see you go patrick", "farewell", "red", `${R}delete`)]);
   });
 
-  it("ignores other kinds and other event types, with a debug line", async () => {
+  it("ignores other kinds and other event types, with one debug line each and nothing else", async () => {
     const { handle, logs } = setup();
-    assert.equal((await handle(event(`${R}add`, { kind: "Pod", metadata: { name: "p" } }))).kind, "ignored");
-    assert.equal((await handle(event("com.example.other", "not even an object"))).kind, "ignored");
-    assert.ok(logs().every((l) => l["level"] === "debug"));
+    assert.deepEqual(await handle(event(`${R}add`, { kind: "Pod", metadata: { name: "p" } })), {
+      kind: "ignored",
+      reason: "not a helloworld.apimeister.com Member",
+    });
+    assert.deepEqual(await handle(event("com.example.other", "not even an object", { id: "ev-2" })), {
+      kind: "ignored",
+      reason: "event type com.example.other is not a Member change",
+    });
+    assert.deepEqual(logs(), [
+      ignoredLine("not a helloworld.apimeister.com Member", `${R}add`),
+      ignoredLine("event type com.example.other is not a Member change", "com.example.other", "ev-2"),
+    ]);
+  });
+
+  it("ignores a resync tick: there is nothing to converge", async () => {
+    const { handle, logs } = setup();
+    assert.deepEqual(await handle(event(RESYNC_TYPE, undefined)), { kind: "ignored", reason: "resync needs a cluster where greetings are recorded" });
+    assert.deepEqual(logs(), [ignoredLine("resync needs a cluster where greetings are recorded", RESYNC_TYPE)]);
   });
 
   it("uses the event's kind and namespace extensions when the data lacks them", async () => {
@@ -84,76 +137,365 @@ describe("handler: Resource mode", () => {
     assert.equal(out.kind === "greeted" && out.greeting.member.namespace, "blue-team");
   });
 
-  it("rejects data that is not a Member object with a 400", async () => {
-    const { handle } = setup();
+  it("rejects data that is not a Member object with a 400, logging nothing", async () => {
+    const { handle, logs } = setup();
     for (const data of [undefined, "x", [1], { kind: "Member", metadata: { name: "p", namespace: "d" }, spec: { memberOf: 1 } }]) {
       await assert.rejects(handle(event(`${R}add`, data)), (err: unknown) => err instanceof HttpError && err.status === 400);
     }
+    assert.deepEqual(logs(), []);
   });
 });
 
-describe("handler: Reference mode", () => {
-  const reader = (objects: Record<string, JsonObject>, calls: MemberRef[] = []): MemberReader => ({
-    async getMember(ref) {
-      calls.push(ref);
-      return objects[`${ref.namespace}/${ref.name}`];
+describe("handler without claims: Reference mode", () => {
+  const reader = (objects: Record<string, JsonObject>, calls: [MemberRef, AbortSignal | undefined][] = []): MemberReader => ({
+    async getMember(r, signal) {
+      calls.push([r, signal]);
+      return objects[`${r.namespace}/${r.name}`];
     },
   });
-  const ref = { kind: "Member", namespace: "default", name: "patrick", apiVersion: "helloworld.apimeister.com/v1" };
 
-  it("reads the Member from the API server for add and update", async () => {
-    const calls: MemberRef[] = [];
-    const { handle } = setup({ reader: reader({ "default/patrick": memberObject("patrick", "red", "blue") }, calls) });
+  it("reads the Member from the API server for add and update, within the event's budget", async () => {
+    const calls: [MemberRef, AbortSignal | undefined][] = [];
+    const { handle } = setup({ reader: reader({ "default/patrick": memberObject("patrick", "red", "blue") }, calls), timeoutMs: 20 });
     const add = await handle(event(`${REF}add`, ref));
-    assert.equal(add.kind, "ignored", "already greeted: status records a team");
+    assert.deepEqual(add, { kind: "ignored", reason: "no team change to greet" }, "already greeted: status records a team");
     const update = await handle(event(`${REF}update`, ref));
     assert.equal(update.kind === "greeted" && update.greeting.text, "patrick moved from the team blue to the team red");
-    assert.deepEqual(calls, [{ name: "patrick", namespace: "default" }, { name: "patrick", namespace: "default" }]);
+    assert.deepEqual(
+      calls.map(([r]) => r),
+      [
+        { name: "patrick", namespace: "default" },
+        { name: "patrick", namespace: "default" },
+      ],
+    );
+    assert.deepEqual(
+      calls.map(([, s]) => s?.aborted),
+      [false, false],
+    );
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(
+      calls.map(([, s]) => s?.aborted),
+      [true, true],
+      "the budget is timeoutMs",
+    );
   });
 
   it("greets a delete from the reference alone, without the API server", async () => {
-    const { handle } = setup();
+    const calls: [MemberRef, AbortSignal | undefined][] = [];
+    const { handle } = setup({ reader: reader({}, calls) });
     const out = await handle(event(`${REF}delete`, ref));
     assert.equal(out.kind === "greeted" && out.greeting.text, "sad to see you go patrick");
     assert.equal(out.kind === "greeted" && out.greeting.member.team, null);
+    assert.equal(calls.length, 0);
   });
 
   it("answers 2xx with no greeting and an info line when the Member is already gone", async () => {
     const { handle, logs } = setup({ reader: reader({}) });
-    assert.equal((await handle(event(`${REF}add`, ref))).kind, "ignored");
-    assert.ok(logs().some((l) => l["level"] === "info" && l["msg"] === "member no longer exists, nothing to greet"));
+    assert.deepEqual(await handle(event(`${REF}add`, ref)), { kind: "ignored", reason: "member no longer exists" });
+    assert.deepEqual(logs(), [
+      { level: "info", msg: "member no longer exists, nothing to greet", member: "patrick", namespace: "default", eventId: "ev-1", eventType: `${REF}add` },
+    ]);
   });
 
-  it("passes a 503 through when the API server is unreachable, and greets nothing", async () => {
-    const failing: MemberReader = { getMember: () => Promise.reject(new HttpError("ERR_CLUSTER_UNAVAILABLE", "down")) };
+  it("passes an unavailable API server through as a 503, and greets nothing", async () => {
+    const failing: MemberReader = { getMember: () => Promise.reject(new KubeError("unavailable", "down")) };
     const { handle, logs } = setup({ reader: failing });
-    await assert.rejects(handle(event(`${REF}add`, ref)), (err: unknown) => err instanceof HttpError && err.status === 503);
-    assert.ok(!logs().some((l) => l["level"] === "info"));
+    await assert.rejects(handle(event(`${REF}add`, ref)), isStatus(503, "ERR_CLUSTER_UNAVAILABLE"));
+    assert.deepEqual(logs(), []);
   });
 
-  it("refuses Reference-mode add when no cluster is configured", async () => {
+  it("refuses Reference-mode add and update when no cluster is configured (500)", async () => {
     const { handle } = setup();
-    await assert.rejects(handle(event(`${REF}add`, ref)), (err: unknown) => err instanceof HttpError && err.code === "ERR_NO_CLUSTER");
+    for (const change of ["add", "update"]) {
+      await assert.rejects(
+        handle(event(`${REF}${change}`, ref)),
+        (err: unknown) => err instanceof HttpError && err.code === "ERR_NO_CLUSTER" && err.status === 500,
+      );
+    }
   });
 });
 
-describe("handler: recording", () => {
-  it("logs the greeting before recording it, and records each greeting once", async () => {
-    const order: string[] = [];
-    const recorded: [Greeting, Member | MemberRef][] = [];
-    let logged = () => false;
-    const recorder: GreetingRecorder = {
-      async record(greeting, member) {
-        order.push(logged() ? "after-log" : "before-log");
-        recorded.push([greeting, member]);
+describe("handler with claims: claim, then say", () => {
+  it("claims the welcome, then logs it, replies, and records the Event after the claim", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    const out = await handle(event(`${R}add`, kube.add("patrick", { team: "blue" })));
+    assert.equal(out.kind === "greeted" && out.reply.data?.greeting, "welcome patrick to the team blue");
+    assert.deepEqual(kube.status("patrick"), {
+      team: "blue",
+      greeting: "welcome patrick to the team blue",
+      greetedAt: NOW.toISOString(),
+      observedGeneration: 1,
+    });
+    await settle();
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "createEvent:ok"],
+    );
+    const greeting = out.kind === "greeted" ? out.greeting : undefined;
+    assert.ok(greeting);
+    const written = kube.member("patrick");
+    assert.ok(written);
+    assert.deepEqual(kube.events(), [
+      {
+        name: eventName(greeting, parseMember(written)),
+        member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
+        reason: "Welcomed",
+        message: "welcome patrick to the team blue",
+        time: NOW,
       },
+    ]);
+    assert.deepEqual(logs(), [said("welcome patrick to the team blue", "welcome", "blue", `${R}add`)]);
+  });
+
+  it("a redelivered add loses the claim: nothing said, no second Event", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    const add = event(`${R}add`, kube.add("patrick", { team: "blue" }));
+    assert.equal((await handle(add)).kind, "greeted");
+    assert.deepEqual(await handle({ ...add, id: "ev-2" }), {
+      kind: "ignored",
+      reason: "nothing to greet: in step already, claimed by another delivery, or gone",
+    });
+    await settle();
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(
+      logs().filter((l) => l.level !== "debug"),
+      [said("welcome patrick to the team blue", "welcome", "blue", `${R}add`)],
+    );
+    assert.deepEqual(logs().at(-1), ignoredLine("nothing to greet: in step already, claimed by another delivery, or gone", `${R}add`, "ev-2"));
+  });
+
+  it("two deliveries at once: one greeting", async () => {
+    const kube = new MemoryKube();
+    const { handle, settle } = setup({ kube });
+    const add = event(`${R}add`, kube.add("patrick", { team: "blue" }));
+    const outs = await Promise.all([handle(add), handle({ ...add, id: "ev-2" })]);
+    assert.deepEqual(outs.map((o) => o.kind).sort(), ["greeted", "ignored"]);
+    await settle();
+    assert.equal(kube.events().length, 1);
+  });
+
+  it("level-triggered: an update of a Member never greeted welcomes it; a team change is greeted once", async () => {
+    const kube = new MemoryKube();
+    const { handle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    const first = await handle(event(`${R}update`, kube.member("patrick")));
+    assert.equal(first.kind === "greeted" && first.greeting.text, "welcome patrick to the team blue");
+    const moved = event(`${R}update`, kube.setTeam("patrick", "red"));
+    const second = await handle(moved);
+    assert.equal(second.kind === "greeted" && second.greeting.text, "patrick moved from the team blue to the team red");
+    assert.equal((await handle(moved)).kind, "ignored");
+  });
+
+  it("Reference-mode add and update read the Member through the claim", async () => {
+    const kube = new MemoryKube();
+    const { handle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    const add = await handle(event(`${REF}add`, ref));
+    assert.equal(add.kind === "greeted" && add.greeting.text, "welcome patrick to the team blue");
+    assert.equal((await handle(event(`${REF}update`, ref))).kind, "ignored");
+    assert.equal(kube.calls.getMember, 2);
+  });
+
+  it("a Reference-mode add for a Member gone meanwhile: nothing to greet, a 2xx", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs } = setup({ kube });
+    assert.deepEqual(await handle(event(`${REF}add`, ref)), {
+      kind: "ignored",
+      reason: "nothing to greet: in step already, claimed by another delivery, or gone",
+    });
+    assert.deepEqual(
+      logs().map((l) => [l.level, l.msg]),
+      [
+        ["info", "member no longer exists, nothing to greet"],
+        ["debug", "ignored: nothing to greet: in step already, claimed by another delivery, or gone"],
+      ],
+    );
+  });
+
+  it("a claim that fails says nothing: the failure is a 503 for the sender to retry", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    const add = event(`${R}add`, kube.add("patrick", { team: "blue" }));
+    kube.failNext("patchMemberStatus", "unavailable");
+    await assert.rejects(handle(add), isStatus(503, "ERR_CLUSTER_UNAVAILABLE"));
+    await settle();
+    assert.deepEqual(kube.events(), []);
+    assert.deepEqual(logs(), []);
+    assert.equal((await handle(add)).kind, "greeted", "the retry claims it");
+  });
+
+  it("a claim that keeps losing to other writers is a 503", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs } = setup({ kube });
+    const add = event(`${R}add`, kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberStatus", (k) => void k.touch("patrick"), 100);
+    await assert.rejects(handle(add), (err: unknown) => err instanceof KubeError && err.kind === "conflict" && isStatus(503, "ERR_CLUSTER_UNAVAILABLE")(err));
+    assert.deepEqual(
+      logs().filter((l) => l.level !== "debug"),
+      [],
+    );
+  });
+
+  it("does not wait for the Event: the reply comes while it is being written", async () => {
+    const kube = new MemoryKube();
+    const { handle, settle } = setup({ kube });
+    let release = () => {};
+    kube.before("createEvent", () => new Promise<void>((resolve) => (release = resolve)));
+    const out = await handle(event(`${R}add`, kube.add("patrick", { team: "blue" })));
+    assert.equal(out.kind, "greeted");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(kube.events(), []);
+    assert.equal(kube.calls.createEvent, 1, "the write has started");
+    release();
+    await settle();
+    assert.equal(kube.events().length, 1);
+  });
+
+  it("hands the claim the event's budget", async () => {
+    const signals: AbortSignal[] = [];
+    const claims: Claims = {
+      converge: async (_start, signal) => void signals.push(signal),
+      policy: { finalizer: false },
+      recorder: { record: () => assert.fail("nothing claimed, nothing recorded"), settle: async () => {} },
+      resync: () => assert.fail("no resync"),
     };
-    const { handle, logs } = setup({ recorder });
-    logged = () => logs().some((l) => l["msg"] === "welcome nina");
-    await handle(event(`${R}add`, memberObject("nina")));
-    await handle(event(`${R}update`, memberObject("nina", "", "")));
-    assert.deepEqual(order, ["after-log"]);
-    assert.equal(recorded.length, 1);
-    assert.equal(recorded[0]?.[1].name, "nina");
+    const { handle } = setup({ claims, timeoutMs: 20 });
+    assert.equal((await handle(event(`${R}add`, memberObject("patrick", "blue")))).kind, "ignored");
+    assert.equal(signals[0]?.aborted, false);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(signals[0]?.aborted, true);
+  });
+});
+
+describe("handler with claims: farewells", () => {
+  it("event mode: each delete event says farewell, recorded on the final object", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    kube.add("patrick", { team: "red", status: { team: "red" } });
+    const final = kube.delete("patrick");
+    const del = event(`${R}delete`, final);
+    const outs = [await handle(del), await handle({ ...del, id: "ev-2" })];
+    assert.deepEqual(
+      outs.map((o) => o.kind === "greeted" && o.greeting.text),
+      ["sad to see you go patrick", "sad to see you go patrick"],
+    );
+    await settle();
+    assert.deepEqual(logs(), [
+      said("sad to see you go patrick", "farewell", "red", `${R}delete`),
+      said("sad to see you go patrick", "farewell", "red", `${R}delete`, "ev-2"),
+    ]);
+    assert.deepEqual(
+      kube.events().map((e) => [e.reason, e.member.uid]),
+      [["SaidFarewell", "uid-patrick-1"]],
+      "one Event for one final object",
+    );
+    assert.equal(kube.calls.patchMemberStatus, 0, "nothing to claim on");
+  });
+
+  it("event mode: a Reference-mode delete says farewell, team unknown", async () => {
+    const kube = new MemoryKube();
+    const { handle, settle } = setup({ kube });
+    const out = await handle(event(`${REF}delete`, ref));
+    assert.deepEqual(out.kind === "greeted" && out.greeting, {
+      text: "sad to see you go patrick",
+      reason: "farewell",
+      member: { name: "patrick", namespace: "default", team: null },
+    });
+    await settle();
+    assert.deepEqual(
+      kube.events().map((e) => [e.reason, e.member]),
+      [["SaidFarewell", { name: "patrick", namespace: "default", uid: undefined }]],
+    );
+  });
+
+  it("event mode: the farewells of two Members of the same name, by reference, are two Events", {
+    todo: "BUG functions/recorder.ts eventName: a bare reference has no uid or resourceVersion, so every farewell by reference to one name gets the same Event name; the second is taken for a retry and never written",
+  }, async () => {
+    const kube = new MemoryKube();
+    const { handle, settle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    kube.delete("patrick");
+    assert.equal((await handle(event(`${REF}delete`, ref, { id: "ev-1" }))).kind, "greeted");
+    kube.add("patrick", { team: "red" });
+    kube.delete("patrick");
+    assert.equal((await handle(event(`${REF}delete`, ref, { id: "ev-2" }))).kind, "greeted");
+    await settle();
+    assert.equal(kube.events().length, 2);
+  });
+
+  it("finalizer mode: held for the farewell, said once by the update that sees the deletion, silent on the delete events", async () => {
+    const kube = new MemoryKube();
+    const policy = { finalizer: true };
+    const { handle, logs, settle } = setup({ kube, policy });
+    const add = await handle(event(`${R}add`, kube.add("patrick", { team: "blue" })));
+    assert.equal(add.kind === "greeted" && add.greeting.text, "welcome patrick to the team blue");
+    assert.deepEqual(parseMember(kube.member("patrick") ?? {}).finalizers, [FAREWELL_FINALIZER]);
+
+    const held = kube.delete("patrick");
+    const bye = await handle(event(`${R}update`, held, { id: "ev-2" }));
+    assert.deepEqual(bye.kind === "greeted" && bye.greeting, {
+      text: "sad to see you go patrick",
+      reason: "farewell",
+      member: { name: "patrick", namespace: "default", team: "blue" },
+    });
+    assert.equal(kube.member("patrick"), undefined, "let go");
+
+    const final = kube.deleted[0];
+    assert.deepEqual(await handle(event(`${R}delete`, final, { id: "ev-3" })), { kind: "ignored", reason: "farewell said already, before the Member went" });
+    assert.deepEqual(await handle(event(`${REF}delete`, ref, { id: "ev-4" })), { kind: "ignored", reason: "farewell said already, before the Member went" });
+    await settle();
+    assert.deepEqual(
+      kube.events().map((e) => e.reason),
+      ["Welcomed", "SaidFarewell"],
+    );
+    assert.deepEqual(
+      logs()
+        .filter((l) => l.level === "info")
+        .map((l) => [l.msg, l["eventId"]]),
+      [
+        ["welcome patrick to the team blue", "ev-1"],
+        ["sad to see you go patrick", "ev-2"],
+      ],
+    );
+  });
+
+  it("finalizer mode: a Member that went without the finalizer still gets its farewell from the delete event", async () => {
+    const kube = new MemoryKube();
+    const { handle } = setup({ kube, policy: { finalizer: true } });
+    kube.add("patrick", { team: "blue", status: { team: "blue" } });
+    const out = await handle(event(`${R}delete`, kube.delete("patrick")));
+    assert.equal(out.kind === "greeted" && out.greeting.text, "sad to see you go patrick");
+  });
+});
+
+describe("handler with claims: resync on a PingSource tick", () => {
+  it("converges every Member, saying each greeting under the tick's id", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    kube.add("nina", { team: "", status: { team: "" } });
+    const out = await handle(event(RESYNC_TYPE, { message: "tick" }, { id: "tick-1" }));
+    assert.deepEqual(out, { kind: "ignored", reason: "resync done" });
+    await settle();
+    assert.deepEqual(
+      kube.events().map((e) => [e.member.name, e.reason]),
+      [["patrick", "Welcomed"]],
+    );
+    const info = logs().filter((l) => l.level === "info");
+    assert.deepEqual(info[0], said("welcome patrick to the team blue", "welcome", "blue", RESYNC_TYPE, "tick-1"));
+    assert.deepEqual(
+      info.map((l) => l.msg),
+      ["welcome patrick to the team blue", "resync done"],
+    );
+  });
+
+  it("a resync that could not converge every Member is a 503", async () => {
+    const kube = new MemoryKube();
+    const { handle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    kube.failNext("patchMemberStatus", "rejected");
+    await assert.rejects(handle(event(RESYNC_TYPE, undefined)), isStatus(503, "ERR_CLUSTER_UNAVAILABLE"));
   });
 });

@@ -17,7 +17,59 @@ describe("Member parsing", () => {
       spec: { memberOf: "blue" },
       status: { team: "" },
     });
-    assert.deepEqual(m, { name: "patrick", namespace: "default", team: "blue", recordedTeam: "", uid: "u1", resourceVersion: "9", generation: 3 });
+    assert.deepEqual(m, {
+      name: "patrick",
+      namespace: "default",
+      team: "blue",
+      recordedTeam: "",
+      uid: "u1",
+      resourceVersion: "9",
+      generation: 3,
+      deleting: false,
+      finalizers: [],
+      farewellRecorded: false,
+      recordedGreeting: undefined,
+      recordedAt: undefined,
+    });
+  });
+
+  it("reads deletion, finalizers and the greeting recorded in status", () => {
+    const m = parseMember({
+      ...base,
+      metadata: { ...base.metadata, deletionTimestamp: "2026-11-25T10:00:00Z", finalizers: ["helloworld.apimeister.com/farewell", "example.com/other"] },
+      status: { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: "2026-11-25T09:00:00.000Z", farewellAt: "2026-11-25T10:00:01.000Z" },
+    });
+    assert.deepEqual(
+      [m.deleting, m.finalizers, m.farewellRecorded, m.recordedGreeting, m.recordedAt],
+      [true, ["helloworld.apimeister.com/farewell", "example.com/other"], true, "welcome patrick to the team blue", "2026-11-25T09:00:00.000Z"],
+    );
+  });
+
+  it("treats missing and null deletion, finalizers and farewell as none", () => {
+    const none = parseMember({
+      ...base,
+      metadata: { ...base.metadata, deletionTimestamp: null, finalizers: null },
+      status: { team: "blue", farewellAt: null, greeting: null },
+    });
+    assert.deepEqual([none.deleting, none.finalizers, none.farewellRecorded, none.recordedGreeting, none.recordedAt], [false, [], false, undefined, undefined]);
+    assert.deepEqual(parseMember({ ...base, metadata: { ...base.metadata, finalizers: [] } }).finalizers, []);
+    assert.equal(parseMember(base).farewellRecorded, false);
+  });
+
+  it("rejects finalizers that are not an array of strings, and a deletionTimestamp or status field of the wrong type", () => {
+    const withMeta = (extra: Record<string, unknown>) => ({ ...base, metadata: { ...base.metadata, ...extra } });
+    rejects(
+      () => parseMember(withMeta({ finalizers: "helloworld.apimeister.com/farewell" })),
+      /^data\.metadata\.finalizers must be an array of strings, got string$/,
+    );
+    rejects(() => parseMember(withMeta({ finalizers: ["ok", 7] })), /^data\.metadata\.finalizers must be an array of strings, got array$/);
+    rejects(() => parseMember(withMeta({ finalizers: [null] })), /data\.metadata\.finalizers must be an array of strings/);
+    rejects(() => parseMember(withMeta({ finalizers: { a: "b" } })), /data\.metadata\.finalizers must be an array of strings, got object$/);
+    rejects(() => parseMember(withMeta({ deletionTimestamp: 1 })), /data\.metadata\.deletionTimestamp must be a string, got number/);
+    rejects(() => parseMember({ ...base, status: { farewellAt: true } }), /data\.status\.farewellAt must be a string, got boolean/);
+    rejects(() => parseMember({ ...base, status: { greeting: 1 } }), /data\.status\.greeting must be a string, got number/);
+    rejects(() => parseMember({ ...base, status: { greetedAt: {} } }), /data\.status\.greetedAt must be a string, got object/);
+    rejects(() => parseMember({ ...base, status: "greeted" }), /data\.status must be an object, got string/);
   });
 
   it("treats a missing spec, missing memberOf and null as no team, and missing status as never greeted", () => {

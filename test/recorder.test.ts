@@ -1,115 +1,349 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HttpError } from "../functions/errors.ts";
-import { farewellFor, greetingFor } from "../functions/greeting.ts";
-import type { KubeApi, MemberEvent, MemberStatus } from "../functions/kube-client.ts";
-import { createLogger } from "../functions/logger.ts";
-import { createRecorder } from "../functions/recorder.ts";
-import type { Member, MemberRef } from "../functions/member.ts";
+import { farewellFor, greetingFor, greetingForState, type Greeting } from "../functions/greeting.ts";
+import { KubeError } from "../functions/kube-errors.ts";
+import type { Member } from "../functions/member.ts";
+import { createRecorder, eventName, eventReasons, type RecorderOptions } from "../functions/recorder.ts";
+import { captureLogs, memberFixture, MemoryKube } from "./support/memory-kube.ts";
 
-const patrick: Member = { name: "patrick", namespace: "default", team: "red", recordedTeam: "blue", uid: "u1", resourceVersion: "5", generation: 2 };
+const TIME = new Date("2026-11-25T10:00:00Z");
+const patrick: Member = memberFixture({ team: "red", recordedTeam: "blue", uid: "u1", resourceVersion: "5", generation: 2 });
 
-function fakeApi(failures: HttpError[] = []) {
-  const statuses: [MemberRef, MemberStatus][] = [];
-  const events: MemberEvent[] = [];
-  let calls = 0;
-  const next = () => {
-    calls++;
-    const err = failures.shift();
-    if (err) throw err;
-  };
-  const api: KubeApi = {
-    getMember: () => Promise.resolve(undefined),
-    async patchMemberStatus(ref, status) {
-      next();
-      statuses.push([ref, status]);
-    },
-    async createEvent(event) {
-      next();
-      events.push(event);
-    },
-  };
-  return { api, statuses, events, calls: () => calls };
-}
-
-function setup(api: KubeApi) {
-  const lines: string[] = [];
-  const logger = createLogger({ level: "debug", sink: { write: (c) => void lines.push(...c.trim().split("\n")) } });
+function setup(options: Partial<Pick<RecorderOptions, "retryDelaysMs" | "api" | "concurrency">> = {}) {
+  const kube = new MemoryKube();
+  const { logger, logs } = captureLogs();
   const sleeps: number[] = [];
   const recorder = createRecorder({
-    api: async () => api,
+    api: options.api ?? (async () => kube),
     logger,
-    now: () => new Date("2026-11-25T10:00:00Z"),
+    now: () => TIME,
     sleep: async (ms) => void sleeps.push(ms),
+    ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });
-  const logs = () => {
-    logger.flush();
-    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  };
-  return { recorder, logs, sleeps };
+  return { kube, recorder, logs, sleeps };
 }
 
-const unavailable = () => new HttpError("ERR_CLUSTER_UNAVAILABLE", "API server unreachable");
+function must<T>(value: T | undefined): T {
+  assert.ok(value !== undefined);
+  return value;
+}
 
-describe("recording greetings on the cluster", () => {
-  it("writes status.team, the greeting and its time, and an Event with a reason per kind of greeting", async () => {
-    const fake = fakeApi();
-    const { recorder } = setup(fake.api);
-    const greeting = greetingFor("update", patrick);
-    assert.ok(greeting);
-    await recorder.record(greeting, patrick);
-    assert.deepEqual(fake.statuses, [
-      [patrick, { team: "red", greeting: "patrick moved from the team blue to the team red", greetedAt: "2026-11-25T10:00:00.000Z", observedGeneration: 2 }],
-    ]);
-    assert.deepEqual(fake.events, [
+const moved: Greeting = must(greetingFor("update", patrick));
+const welcome: Greeting = must(greetingForState({ ...patrick, recordedTeam: undefined }));
+const fields = { member: "patrick", namespace: "default" };
+
+describe("recorder: an Event per claimed greeting", () => {
+  it("writes the Event, named after the claim, with a reason per kind of greeting", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    recorder.record(moved, patrick);
+    await recorder.settle();
+    assert.deepEqual(kube.events(), [
       {
+        name: eventName(moved, patrick),
         member: { name: "patrick", namespace: "default", uid: "u1" },
         reason: "TeamChanged",
         message: "patrick moved from the team blue to the team red",
-        time: new Date("2026-11-25T10:00:00Z"),
+        time: TIME,
+      },
+    ]);
+    assert.equal(kube.calls.createEvent, 1);
+    assert.deepEqual(sleeps, []);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("has a reason for each kind of greeting", () => {
+    assert.deepEqual(eventReasons, { welcome: "Welcomed", "team-change": "TeamChanged", farewell: "SaidFarewell" });
+  });
+
+  it("records a farewell to a bare reference, with no uid", async () => {
+    const { kube, recorder } = setup();
+    const ref = { name: "patrick", namespace: "ns1" };
+    recorder.record(farewellFor(ref), ref);
+    await recorder.settle();
+    assert.deepEqual(kube.events(), [
+      {
+        name: eventName(farewellFor(ref), ref),
+        member: { name: "patrick", namespace: "ns1", uid: undefined },
+        reason: "SaidFarewell",
+        message: "sad to see you go patrick",
+        time: TIME,
       },
     ]);
   });
 
-  it("writes no status for a farewell (the object is gone), only the Event", async () => {
-    const fake = fakeApi();
-    const { recorder } = setup(fake.api);
-    await recorder.record(farewellFor(patrick), { name: "patrick", namespace: "default" });
-    assert.equal(fake.statuses.length, 0);
-    assert.equal(fake.events[0]?.reason, "SaidFarewell");
+  it("does not wait: record returns before the Event is written, and never throws", async () => {
+    const { kube, recorder } = setup();
+    let release = () => {};
+    kube.before("createEvent", () => new Promise<void>((resolve) => (release = resolve)));
+    assert.equal(recorder.record(welcome, patrick), undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(kube.events(), []);
+    release();
+    await recorder.settle();
+    assert.equal(kube.events().length, 1);
   });
 
-  it("retries a briefly unavailable API server, then succeeds", async () => {
-    const fake = fakeApi([unavailable(), unavailable()]);
-    const { recorder, sleeps, logs } = setup(fake.api);
-    const greeting = greetingFor("add", { ...patrick, recordedTeam: undefined });
-    assert.ok(greeting);
-    await recorder.record(greeting, patrick);
-    assert.equal(fake.statuses.length, 1);
-    assert.equal(fake.events.length, 1);
-    assert.ok(sleeps.length >= 1);
-    assert.ok(!logs().some((l) => l["level"] === "warn"));
+  it("a client that cannot be had is a warning, not a throw", async () => {
+    const { recorder, logs } = setup({ api: () => Promise.reject(new KubeError("rejected", "cannot use the kubeconfig")) });
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.deepEqual(logs(), [
+      { level: "warn", msg: "recording the greeting as an Event failed: cannot use the kubeconfig", ...fields, reason: "Welcomed", attempts: 1 },
+    ]);
+  });
+});
+
+describe("recorder: retries", () => {
+  it("retries an unavailable API server after 100 and 400 ms, then succeeds quietly", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    kube.failNext("createEvent", "unavailable", 2);
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [100, 400]);
+    assert.equal(kube.calls.createEvent, 3);
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(logs(), []);
   });
 
-  it("gives up after its retries with a warning, never throwing (the greeting stands)", async () => {
-    const fake = fakeApi(Array.from({ length: 10 }, unavailable));
-    const { recorder, logs } = setup(fake.api);
-    const greeting = greetingFor("add", { ...patrick, recordedTeam: undefined });
-    assert.ok(greeting);
-    await recorder.record(greeting, patrick);
-    assert.equal(fake.calls(), 6, "status and event, three attempts each");
-    const warnings = logs().filter((l) => l["level"] === "warn");
-    assert.deepEqual(warnings.map((w) => [w["write"], w["attempts"]]).sort(), [["event", 3], ["status", 3]]);
+  it("gives up after 100, 400 and 1600 ms with one warning saying how many attempts", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    kube.failNext("createEvent", "unavailable", 10);
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [100, 400, 1600]);
+    assert.equal(kube.calls.createEvent, 4);
+    assert.deepEqual(kube.events(), []);
+    assert.deepEqual(logs(), [
+      { level: "warn", msg: "recording the greeting as an Event failed: injected unavailable for createEvent", ...fields, reason: "Welcomed", attempts: 4 },
+    ]);
   });
 
-  it("does not retry a refusal (RBAC), and treats a vanished member as nothing to record", async () => {
-    const fake = fakeApi([new HttpError("ERR_CLUSTER_REJECTED", "forbidden"), new HttpError("ERR_NOT_FOUND", "gone")]);
-    const { recorder, logs } = setup(fake.api);
-    const greeting = greetingFor("add", { ...patrick, recordedTeam: undefined });
-    assert.ok(greeting);
-    await recorder.record(greeting, patrick);
-    assert.equal(fake.calls(), 2);
-    const levels = logs().map((l) => l["level"]).sort();
-    assert.deepEqual(levels, ["info", "warn"]);
+  it("takes its pauses from retryDelaysMs", async () => {
+    const { kube, recorder, sleeps, logs } = setup({ retryDelaysMs: [5] });
+    kube.failNext("createEvent", "unavailable", 10);
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [5]);
+    assert.equal(kube.calls.createEvent, 2);
+    assert.equal(logs()[0]?.["attempts"], 2);
+  });
+
+  for (const kind of ["rejected", "not-found", "conflict"] as const) {
+    it(`does not retry ${kind}`, async () => {
+      const { kube, recorder, sleeps, logs } = setup();
+      kube.failNext("createEvent", kind);
+      recorder.record(welcome, patrick);
+      await recorder.settle();
+      assert.deepEqual(sleeps, []);
+      assert.equal(kube.calls.createEvent, 1);
+      assert.deepEqual(logs(), [
+        { level: "warn", msg: `recording the greeting as an Event failed: injected ${kind} for createEvent`, ...fields, reason: "Welcomed", attempts: 1 },
+      ]);
+    });
+  }
+
+  it("a retry after a lost answer finds the Event there: one Event, no warning", async () => {
+    const { kube, recorder, sleeps, logs } = setup();
+    kube.loseAnswer("createEvent");
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [100]);
+    assert.equal(kube.calls.createEvent, 2);
+    assert.deepEqual(
+      kube.writes.map((w) => [w.name, w.result]),
+      [
+        [eventName(welcome, patrick), "answer-lost"],
+        [eventName(welcome, patrick), "ok"],
+      ],
+    );
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("one claim recorded twice makes one Event; two claims make two", async () => {
+    const { kube, recorder } = setup();
+    recorder.record(welcome, patrick);
+    recorder.record(welcome, patrick);
+    recorder.record(welcome, { ...patrick, resourceVersion: "9" });
+    await recorder.settle();
+    assert.equal(kube.calls.createEvent, 3);
+    assert.equal(kube.events().length, 2);
+  });
+});
+
+describe("recorder: settle", () => {
+  it("resolves at once when nothing is in flight", async () => {
+    const { recorder } = setup();
+    await recorder.settle();
+  });
+
+  it("waits for every Event in flight, those started while it waits included", async () => {
+    const { kube, recorder } = setup();
+    const releases: (() => void)[] = [];
+    kube.before("createEvent", () => new Promise<void>((resolve) => releases.push(resolve)), 2);
+    recorder.record(welcome, patrick);
+    let settled = false;
+    const settling = recorder.settle().then(() => void (settled = true));
+    recorder.record(moved, patrick);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(releases.length, 2);
+    releases[0]?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, "the second Event is still being written");
+    assert.equal(kube.events().length, 1);
+    releases[1]?.();
+    await settling;
+    assert.equal(settled, true);
+    assert.equal(kube.events().length, 2);
+  });
+
+  it("waits through the retries' pauses", async () => {
+    const kube = new MemoryKube();
+    const { logger } = captureLogs();
+    const recorder = createRecorder({ api: async () => kube, logger, now: () => TIME, retryDelaysMs: [30] });
+    kube.failNext("createEvent", "unavailable");
+    const started = performance.now();
+    recorder.record(welcome, patrick);
+    await recorder.settle();
+    assert.ok(performance.now() - started >= 25, "the real sleep was waited for");
+    assert.equal(kube.events().length, 1);
+  });
+});
+
+describe("recorder: a bounded number of Events written at once", () => {
+  /** Holds each createEvent a little, counting how many are in flight. */
+  function measure(kube: MemoryKube, calls: number) {
+    const seen = { inFlight: 0, max: 0 };
+    kube.before(
+      "createEvent",
+      async () => {
+        seen.inFlight++;
+        seen.max = Math.max(seen.max, seen.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        seen.inFlight--;
+      },
+      calls,
+    );
+    return seen;
+  }
+  const claims = (n: number) => Array.from({ length: n }, (_, i) => ({ ...patrick, resourceVersion: String(100 + i) }));
+
+  it("writes at most `concurrency` at once, and every one in the end", async () => {
+    const { kube, recorder } = setup({ concurrency: 3 });
+    const seen = measure(kube, 10);
+    for (const m of claims(10)) recorder.record(welcome, m);
+    await recorder.settle();
+    assert.equal(seen.max, 3);
+    assert.equal(kube.events().length, 10);
+  });
+
+  it("writes 8 at once by default", async () => {
+    const { kube, recorder } = setup();
+    const seen = measure(kube, 20);
+    for (const m of claims(20)) recorder.record(welcome, m);
+    await recorder.settle();
+    assert.equal(seen.max, 8);
+    assert.equal(kube.events().length, 20);
+  });
+
+  it("a write keeps its slot through its retries; the next waits its turn, in order", async () => {
+    const { kube, recorder } = setup({ concurrency: 1 });
+    const [first, second, third] = claims(3).map((m) => eventName(welcome, m));
+    kube.failNext("createEvent", "unavailable");
+    for (const m of claims(3)) recorder.record(welcome, m);
+    await recorder.settle();
+    assert.deepEqual(
+      kube.writes.map((w) => [w.name, w.result]),
+      [
+        [first, "injected"],
+        [first, "ok"],
+        [second, "ok"],
+        [third, "ok"],
+      ],
+    );
+  });
+
+  it("a slot handed over stays taken: Events recorded later still wait their turn", async () => {
+    const { kube, recorder } = setup({ concurrency: 2 });
+    const releases: (() => void)[] = [];
+    const seen = { inFlight: 0, max: 0 };
+    kube.before(
+      "createEvent",
+      async () => {
+        seen.inFlight++;
+        seen.max = Math.max(seen.max, seen.inFlight);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        seen.inFlight--;
+      },
+      6,
+    );
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const all = claims(6);
+    for (const m of all.slice(0, 3)) recorder.record(welcome, m);
+    await turn();
+    assert.equal(releases.length, 2, "two written, one waiting");
+    releases.shift()?.();
+    await turn();
+    assert.equal(kube.events().length, 1);
+    assert.equal(releases.length, 2, "the third took the slot of the first");
+    for (const m of all.slice(3)) recorder.record(welcome, m);
+    await turn();
+    assert.equal(releases.length, 2, "the later ones wait");
+    for (let i = 0; i < 20 && kube.events().length < 6; i++) {
+      releases.shift()?.();
+      await turn();
+    }
+    await recorder.settle();
+    assert.equal(kube.events().length, 6);
+    assert.equal(seen.max, 2);
+  });
+
+  it("a write that gives up frees its slot", async () => {
+    const { kube, recorder, logs } = setup({ concurrency: 1 });
+    kube.failNext("createEvent", "rejected");
+    for (const m of claims(2)) recorder.record(welcome, m);
+    await recorder.settle();
+    assert.equal(kube.events().length, 1);
+    assert.equal(logs().length, 1);
+  });
+});
+
+describe("recorder: Event names", () => {
+  const subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+  it("is the Member's name and 16 hex digits, the same for the same claim", () => {
+    const name = eventName(welcome, patrick);
+    assert.match(name, /^patrick\.[0-9a-f]{16}$/);
+    assert.equal(eventName(welcome, { ...patrick }), name);
+  });
+
+  it("differs by uid, resourceVersion, reason and text", () => {
+    const names = new Set([
+      eventName(welcome, patrick),
+      eventName(welcome, { ...patrick, uid: "u2" }),
+      eventName(welcome, { ...patrick, resourceVersion: "6" }),
+      eventName(moved, patrick),
+      eventName({ ...welcome, text: "welcome patrick" }, patrick),
+      eventName(farewellFor(patrick), patrick),
+    ]);
+    assert.equal(names.size, 6);
+  });
+
+  it("stays within 253 characters for the longest Member names", () => {
+    const long = "a".repeat(253);
+    const name = eventName(welcome, { ...patrick, name: long });
+    assert.equal(name.length, 253);
+    assert.match(name, subdomain);
+  });
+
+  it("is a valid DNS subdomain whatever character the cut lands on", {
+    todo: "BUG functions/recorder.ts eventName: a name cut at 236 characters may end in '-' or '.', giving '-.' or '..' (the API server refuses the Event)",
+  }, () => {
+    for (const cut of ["-", "."]) {
+      const long = `${"a".repeat(235)}${cut}${"b".repeat(17)}`;
+      assert.match(long, subdomain, "a valid Member name");
+      assert.match(eventName(welcome, { ...patrick, name: long }), subdomain);
+    }
   });
 });

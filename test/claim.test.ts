@@ -1,0 +1,533 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createConverge, type Claimed } from "../functions/claim.ts";
+import { KubeError } from "../functions/kube-errors.ts";
+import { parseMember, type JsonObject, type Member } from "../functions/member.ts";
+import { FAREWELL_FINALIZER, type Policy } from "../functions/next-step.ts";
+import { captureLogs, MemoryKube } from "./support/memory-kube.ts";
+
+const OTHER = "example.com/other";
+const T0 = Date.parse("2026-11-25T10:00:00.000Z");
+
+/** Each decision gets its own millisecond, as it would in real time. */
+function clock() {
+  let tick = 0;
+  return () => new Date(T0 + tick++);
+}
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+
+function setup(options: { policy?: Policy; maxWrites?: number } = {}) {
+  const kube = new MemoryKube();
+  const { logger, logs } = captureLogs();
+  const converge = createConverge({
+    api: async () => kube,
+    policy: options.policy ?? { finalizer: false },
+    logger,
+    now: clock(),
+    ...(options.maxWrites === undefined ? {} : { maxWrites: options.maxWrites }),
+  });
+  const run = (start: Parameters<typeof converge>[0]) => converge(start, AbortSignal.timeout(5_000));
+  const parsed = (object: JsonObject | undefined): Member => {
+    assert.ok(object !== undefined, "the member exists");
+    return parseMember(object);
+  };
+  const current = (name = "patrick") => parsed(kube.member(name));
+  return { kube, logs, converge, run, parsed, current };
+}
+
+function kubeError(kind: KubeError["kind"], message?: RegExp) {
+  return (err: unknown) => err instanceof KubeError && err.kind === kind && (message === undefined || message.test(err.message));
+}
+
+const welcomeBlue = { text: "welcome patrick to the team blue", reason: "welcome", member: { name: "patrick", namespace: "default", team: "blue" } } as const;
+
+describe("memory-kube: the API server where the greeter depends on it", () => {
+  it("bumps resourceVersion on every write and refuses stale or missing preconditions", async () => {
+    const kube = new MemoryKube();
+    const v1 = parseMember(kube.add("patrick", { team: "blue" })).resourceVersion ?? "";
+    const written = parseMember(await kube.patchMemberStatus({ name: "patrick", namespace: "default" }, v1, { team: "blue", greeting: "g", greetedAt: "t" }));
+    assert.notEqual(written.resourceVersion, v1);
+    assert.equal(written.resourceVersion, kube.version("patrick"));
+    await assert.rejects(
+      kube.patchMemberStatus({ name: "patrick", namespace: "default" }, v1, { team: "x", greeting: "g", greetedAt: "t" }),
+      kubeError("conflict"),
+    );
+    await assert.rejects(kube.patchMemberFinalizers({ name: "nobody", namespace: "default" }, v1, []), kubeError("not-found"));
+    assert.deepEqual(kube.status("patrick"), { team: "blue", greeting: "g", greetedAt: "t" });
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["ok", "conflict", "not-found"],
+    );
+    assert.equal(kube.calls.patchMemberStatus, 2);
+  });
+
+  it("holds a deleted object with finalizers until the last one is removed, and refuses new ones meanwhile", async () => {
+    const kube = new MemoryKube();
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER, OTHER] });
+    const held = parseMember(kube.delete("patrick"));
+    assert.equal(held.deleting, true);
+    assert.equal(held.generation, 2);
+    const ref = { name: "patrick", namespace: "default" };
+    await assert.rejects(kube.patchMemberFinalizers(ref, held.resourceVersion ?? "", [FAREWELL_FINALIZER, OTHER, "new/one"]), kubeError("rejected"));
+    const one = parseMember(await kube.patchMemberFinalizers(ref, held.resourceVersion ?? "", [OTHER]));
+    assert.deepEqual(one.finalizers, [OTHER]);
+    assert.ok(kube.member("patrick"));
+    const last = parseMember(await kube.patchMemberFinalizers(ref, one.resourceVersion ?? "", []));
+    assert.equal(kube.member("patrick"), undefined);
+    assert.deepEqual(
+      kube.deleted.map((o) => parseMember(o).resourceVersion),
+      [last.resourceVersion],
+    );
+    kube.add("nina");
+    kube.delete("nina");
+    assert.equal(kube.member("nina"), undefined);
+    assert.equal(kube.deleted.length, 2);
+  });
+
+  it("lists in pages with continue tokens, one namespace only", async () => {
+    const kube = new MemoryKube();
+    for (const name of ["e", "a", "d", "c", "b"]) kube.add(name);
+    kube.add("z", { namespace: "elsewhere" });
+    const one = await kube.listMembers("default", { limit: 2 });
+    const two = await kube.listMembers("default", { limit: 2, continue: one.continue });
+    const three = await kube.listMembers("default", { limit: 2, continue: two.continue });
+    assert.deepEqual(
+      [one, two, three].map((p) => p.items.map((i) => parseMember(i).name)),
+      [["a", "b"], ["c", "d"], ["e"]],
+    );
+    assert.equal(three.continue, undefined);
+    assert.equal((await kube.listMembers("default", { limit: 5 })).continue, undefined);
+    await assert.rejects(kube.listMembers("elsewhere", { limit: 2, continue: one.continue }), kubeError("rejected"));
+  });
+
+  it("injects failures, lost answers and concurrent writers, counting every call", async () => {
+    const kube = new MemoryKube();
+    const v = parseMember(kube.add("patrick")).resourceVersion ?? "";
+    const ref = { name: "patrick", namespace: "default" };
+    const status = { team: "", greeting: "g", greetedAt: "t" };
+    kube.failNext("patchMemberStatus", "unavailable", 2);
+    await assert.rejects(kube.patchMemberStatus(ref, v, status), kubeError("unavailable"));
+    await assert.rejects(kube.patchMemberStatus(ref, v, status), kubeError("unavailable"));
+    assert.equal(kube.status("patrick"), undefined, "an injected failure writes nothing");
+    kube.loseAnswer("patchMemberStatus");
+    await assert.rejects(kube.patchMemberStatus(ref, v, status), kubeError("unavailable"));
+    assert.deepEqual(kube.status("patrick"), status, "a lost answer was written");
+    kube.before("patchMemberFinalizers", (k, r) => void k.touch(r.name));
+    await assert.rejects(kube.patchMemberFinalizers(ref, kube.version("patrick") ?? "", ["x/y"]), kubeError("conflict"));
+    assert.deepEqual(parseMember(await kube.patchMemberFinalizers(ref, kube.version("patrick") ?? "", ["x/y"])).finalizers, ["x/y"], "a hook runs once");
+    const event = { name: "patrick.1", member: { ...ref, uid: "u" }, reason: "Welcomed", message: "g", time: new Date(T0) };
+    kube.loseAnswer("createEvent");
+    await assert.rejects(kube.createEvent(event), kubeError("unavailable"));
+    await kube.createEvent(event);
+    assert.equal(kube.events().length, 1, "Events are idempotent by name");
+    assert.deepEqual(kube.calls, { getMember: 0, listMembers: 0, patchMemberStatus: 3, patchMemberFinalizers: 2, createEvent: 2 });
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      [
+        "patchMemberStatus:injected",
+        "patchMemberStatus:injected",
+        "patchMemberStatus:answer-lost",
+        "patchMemberFinalizers:conflict",
+        "patchMemberFinalizers:ok",
+        "createEvent:answer-lost",
+        "createEvent:ok",
+      ],
+    );
+  });
+});
+
+describe("claim: a greeting is said only once its status write succeeded", () => {
+  it("claims a welcome with a write conditional on the version decided from, and records it in status", async () => {
+    const { kube, run, parsed, current } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.deepEqual(kube.status("patrick"), { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(0), observedGeneration: 1 });
+    assert.deepEqual(claimed?.member, current(), "the Member as the claim wrote it");
+    assert.deepEqual(kube.writes, [{ op: "patchMemberStatus", name: "patrick", resourceVersion: start.resourceVersion, result: "ok" }]);
+    assert.equal(kube.calls.getMember, 0, "the event's copy names its version: no read");
+  });
+
+  it("claims a welcome once: a redelivery of the same event loses, reads again, and says nothing", async () => {
+    const { kube, run, parsed, logs } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    assert.ok(await run(start));
+    const written = kube.version("patrick");
+    assert.equal(await run(start), undefined);
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["ok", "conflict"],
+    );
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.version("patrick"), written, "the loser wrote nothing");
+    assert.deepEqual(logs(), [{ level: "debug", msg: "member changed meanwhile: reading it again", member: "patrick", namespace: "default", step: "claim" }]);
+  });
+
+  it("two concurrent convergences of the same stale object: exactly one claims", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    const results = await Promise.all([run(start), run(start), run(start)]);
+    assert.deepEqual(
+      results.filter((r) => r !== undefined).map((r) => r.greeting),
+      [welcomeBlue],
+    );
+    assert.deepEqual(kube.writes.map((w) => w.result).sort(), ["conflict", "conflict", "ok"]);
+    assert.equal(kube.writes.filter((w) => w.resourceVersion !== start.resourceVersion).length, 0, "no write retried blindly");
+  });
+
+  it("reads a reference (or a copy without version) first", async () => {
+    const { kube, run, parsed } = setup();
+    kube.add("patrick", { team: "blue" });
+    assert.deepEqual((await run({ name: "patrick", namespace: "default" }))?.greeting, welcomeBlue);
+    assert.equal(kube.calls.getMember, 1);
+    kube.add("nina", { team: "" });
+    const copy = { ...parsed(kube.member("nina")), resourceVersion: undefined };
+    assert.equal((await run(copy))?.greeting.text, "welcome nina");
+    assert.equal(kube.calls.getMember, 2);
+  });
+
+  it("a Member that is gone: nothing to greet, from a reference or from a stale copy", async () => {
+    const { kube, run, parsed, logs } = setup();
+    const stale = parsed(kube.add("patrick", { team: "blue" }));
+    kube.delete("patrick");
+    assert.equal(await run({ name: "patrick", namespace: "default" }), undefined);
+    assert.equal(kube.calls.patchMemberStatus, 0);
+    assert.deepEqual(logs(), [{ level: "info", msg: "member no longer exists, nothing to greet", member: "patrick", namespace: "default" }]);
+    assert.equal(await run(stale), undefined, "not-found on the claim");
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["not-found"],
+    );
+    assert.equal(logs().length, 1);
+  });
+
+  it("records the generation the decision saw, and the team now for a team change", async () => {
+    const { kube, run, current } = setup();
+    kube.add("patrick", { team: "blue", status: { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-5) } });
+    kube.setTeam("patrick", "green");
+    kube.setTeam("patrick", "red");
+    const claimed = await run(current());
+    assert.equal(claimed?.greeting.text, "patrick moved from the team blue to the team red");
+    assert.deepEqual(kube.status("patrick"), {
+      team: "red",
+      greeting: "patrick moved from the team blue to the team red",
+      greetedAt: at(0),
+      observedGeneration: 3,
+    });
+  });
+
+  it("in step: no write at all", async () => {
+    const { kube, run, current } = setup();
+    kube.add("patrick", { team: "blue", status: { team: "blue" } });
+    assert.equal(await run(current()), undefined);
+    assert.deepEqual(kube.writes, []);
+  });
+});
+
+describe("claim: conflicts are decided again, never retried blindly", () => {
+  it("a conflict from an unrelated change: reads again and claims with the new version", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    let touched: string | undefined;
+    kube.before("patchMemberStatus", (k) => void (touched = parseMember(k.touch("patrick")).resourceVersion));
+    assert.deepEqual((await run(start))?.greeting, welcomeBlue);
+    assert.deepEqual(
+      kube.writes.map((w) => [w.resourceVersion, w.result]),
+      [
+        [start.resourceVersion, "conflict"],
+        [touched, "ok"],
+      ],
+    );
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.status("patrick")?.["greetedAt"], at(1), "decided again, at the time of the second decision");
+  });
+
+  it("the Member read again needs another greeting: that one is claimed", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    // Meanwhile another delivery welcomed patrick into blue, and then he moved to red.
+    kube.before("patchMemberStatus", (k) => {
+      k.writeStatus("patrick", { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-1) });
+      k.setTeam("patrick", "red");
+    });
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, {
+      text: "patrick moved from the team blue to the team red",
+      reason: "team-change",
+      member: { name: "patrick", namespace: "default", team: "red" },
+    });
+    assert.deepEqual(kube.status("patrick"), {
+      team: "red",
+      greeting: "patrick moved from the team blue to the team red",
+      greetedAt: at(1),
+      observedGeneration: 2,
+    });
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["conflict", "ok"],
+    );
+  });
+
+  it("the Member read again is gone: nothing", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberStatus", (k) => void k.delete("patrick"));
+    assert.equal(await run(start), undefined);
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["not-found"],
+    );
+  });
+
+  it("gives up after maxWrites with a conflict (→ 503), having written nothing", async () => {
+    const { kube, run, parsed } = setup({ maxWrites: 3 });
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberStatus", (k) => void k.touch("patrick"), 100);
+    await assert.rejects(run(start), kubeError("conflict", /^member default\/patrick kept changing: 3 writes without converging$/));
+    assert.equal(kube.calls.patchMemberStatus, 3);
+    assert.equal(kube.calls.getMember, 3);
+    assert.equal(kube.status("patrick"), undefined);
+  });
+
+  it("makes five writes by default before it gives up", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberStatus", (k) => void k.touch("patrick"), 100);
+    await assert.rejects(run(start), kubeError("conflict", /5 writes without converging/));
+    assert.equal(kube.calls.patchMemberStatus, 5);
+  });
+
+  it("wins on the last write it may make", async () => {
+    const { kube, run, parsed } = setup({ maxWrites: 3 });
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberStatus", (k) => void k.touch("patrick"), 2);
+    assert.deepEqual((await run(start))?.greeting, welcomeBlue);
+    assert.deepEqual(
+      kube.writes.map((w) => w.result),
+      ["conflict", "conflict", "ok"],
+    );
+  });
+
+  it("passes other failures through, with nothing said", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.failNext("patchMemberStatus", "rejected");
+    await assert.rejects(run(start), kubeError("rejected"));
+    kube.before("patchMemberStatus", (k) => void k.touch("patrick"));
+    kube.failNext("getMember", "unavailable");
+    await assert.rejects(run(start), kubeError("unavailable"), "the read after a conflict failed");
+    assert.equal(kube.status("patrick"), undefined);
+  });
+
+  it("an aborted signal stops it before any write", async () => {
+    const { kube, converge, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    await assert.rejects(converge(start, AbortSignal.abort()), kubeError("unavailable"));
+    assert.equal(kube.status("patrick"), undefined);
+  });
+});
+
+describe("claim: a claim whose answer was lost is checked with one fresh read", () => {
+  it("written after all: it is ours, and says so", async () => {
+    const { kube, run, parsed, logs, current } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.loseAnswer("patchMemberStatus");
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.deepEqual(claimed?.member, current());
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.calls.patchMemberStatus, 1, "not written twice");
+    assert.deepEqual(logs(), [{ level: "info", msg: "the claim's answer was lost, but the claim was written", member: "patrick", namespace: "default" }]);
+  });
+
+  it("not written: the failure stands (→ 503) and nothing is said", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.failNext("patchMemberStatus", "unavailable");
+    await assert.rejects(run(start), kubeError("unavailable", /injected unavailable for patchMemberStatus/));
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.status("patrick"), undefined);
+  });
+
+  it("the same greeting written by someone else at another time is not ours", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.writeStatus("patrick", { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-1) });
+    kube.failNext("patchMemberStatus", "unavailable");
+    await assert.rejects(run(start), kubeError("unavailable"));
+    assert.equal(kube.calls.getMember, 1);
+  });
+
+  it("the check itself fails: the original failure stands", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.loseAnswer("patchMemberStatus");
+    kube.failNext("getMember", "unavailable");
+    await assert.rejects(run(start), kubeError("unavailable", /answer lost/));
+    assert.equal(kube.status("patrick")?.["greeting"], "welcome patrick to the team blue", "written, but not known to be: a redelivery finds it in step");
+  });
+
+  it("the check finds the Member changed since: still one greeting per convergence", async () => {
+    const { kube, run, parsed } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.loseAnswer("patchMemberStatus");
+    kube.before("getMember", (k) => void k.setTeam("patrick", "red"));
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.equal(claimed?.member.team, "red");
+    assert.equal(kube.calls.patchMemberStatus, 1, "the team change is for a later convergence");
+  });
+});
+
+describe("claim: FAREWELLS=finalizer", () => {
+  const policy = { finalizer: true };
+
+  it("adds the finalizer before the welcome", async () => {
+    const { kube, run, parsed, current } = setup({ policy });
+    const start = parsed(kube.add("patrick", { team: "blue", finalizers: [OTHER] }));
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.result]),
+      [
+        ["patchMemberFinalizers", "ok"],
+        ["patchMemberStatus", "ok"],
+      ],
+    );
+    assert.equal(kube.writes[0]?.resourceVersion, start.resourceVersion);
+    assert.deepEqual(current().finalizers, [OTHER, FAREWELL_FINALIZER]);
+    assert.equal(current().recordedGreeting, "welcome patrick to the team blue");
+  });
+
+  it("says no welcome when the finalizer cannot be added", async () => {
+    const { kube, run, parsed } = setup({ policy });
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.failNext("patchMemberFinalizers", "rejected");
+    await assert.rejects(run(start), kubeError("rejected"));
+    assert.equal(kube.calls.patchMemberStatus, 0);
+    assert.equal(kube.status("patrick"), undefined);
+  });
+
+  it("a conflict on the finalizer: reads again, adds it to what is there now", async () => {
+    const { kube, run, parsed, current } = setup({ policy });
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    kube.before("patchMemberFinalizers", (k) => void k.touch("patrick"));
+    assert.ok(await run(start));
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberFinalizers:conflict", "patchMemberFinalizers:ok", "patchMemberStatus:ok"],
+    );
+    assert.deepEqual(current().finalizers, [FAREWELL_FINALIZER]);
+  });
+
+  it("claims the farewell of a Member held in deletion, then lets it go", async () => {
+    const { kube, run, parsed } = setup({ policy });
+    kube.add("patrick", {
+      team: "blue",
+      finalizers: [FAREWELL_FINALIZER],
+      status: { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-9) },
+    });
+    const held = parsed(kube.delete("patrick"));
+    const claimed = await run(held);
+    assert.deepEqual(claimed?.greeting, {
+      text: "sad to see you go patrick",
+      reason: "farewell",
+      member: { name: "patrick", namespace: "default", team: "blue" },
+    });
+    assert.equal(claimed?.member.farewellRecorded, true);
+    assert.equal(kube.member("patrick"), undefined, "the last finalizer went: so did the Member");
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "patchMemberFinalizers:ok"],
+    );
+    const final = parsed(kube.deleted[0]);
+    assert.deepEqual(kube.deleted[0]?.["status"], {
+      team: "blue",
+      greeting: "sad to see you go patrick",
+      greetedAt: at(0),
+      farewellAt: at(0),
+      observedGeneration: 2,
+    });
+    assert.deepEqual(final.finalizers, []);
+    assert.equal(await run(held), undefined, "a redelivery finds it gone");
+  });
+
+  it("records the farewell under the team last greeted into, and keeps others' finalizers", async () => {
+    const { kube, run, parsed, current } = setup({ policy });
+    kube.add("patrick", { team: "red", finalizers: [OTHER, FAREWELL_FINALIZER], status: { team: "blue" } });
+    assert.equal((await run(parsed(kube.delete("patrick"))))?.greeting.member.team, "red");
+    assert.equal(kube.status("patrick")?.["team"], "blue");
+    assert.deepEqual(current().finalizers, [OTHER]);
+    assert.equal(current().deleting, true);
+  });
+
+  it("farewell recorded already: only lets it go, saying nothing", async () => {
+    const { kube, run, parsed } = setup({ policy });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "", farewellAt: at(-1) } });
+    assert.equal(await run(parsed(kube.delete("patrick"))), undefined);
+    assert.equal(kube.member("patrick"), undefined);
+    assert.equal(kube.calls.patchMemberStatus, 0);
+  });
+
+  it("a failure after the farewell is claimed is logged, and the farewell still said", async () => {
+    const { kube, run, parsed, logs } = setup({ policy });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
+    kube.failNext("patchMemberFinalizers", "unavailable");
+    const claimed = await run(parsed(kube.delete("patrick")));
+    assert.equal(claimed?.greeting.text, "sad to see you go patrick");
+    assert.ok(kube.member("patrick"), "held until a later event or resync lets it go");
+    assert.deepEqual(logs(), [
+      {
+        level: "warn",
+        msg: "after the greeting, set-finalizers failed: injected unavailable for patchMemberFinalizers",
+        member: "patrick",
+        namespace: "default",
+      },
+    ]);
+  });
+
+  it("a failed read after a conflict on the release, once the farewell is claimed: logged, farewell said", async () => {
+    const { kube, run, parsed, logs } = setup({ policy });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
+    kube.before("patchMemberFinalizers", (k) => void k.touch("patrick"));
+    kube.failNext("getMember", "unavailable");
+    const claimed = await run(parsed(kube.delete("patrick")));
+    assert.equal(claimed?.greeting.reason, "farewell");
+    assert.deepEqual(
+      logs()
+        .filter((l) => l.level === "warn")
+        .map((l) => l.msg),
+      ["after the greeting, set-finalizers failed: injected unavailable for getMember"],
+    );
+  });
+
+  it("a lost answer on the release counts as a failure after the claim: farewell said", async () => {
+    const { kube, run, parsed } = setup({ policy });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
+    kube.loseAnswer("patchMemberFinalizers");
+    assert.equal((await run(parsed(kube.delete("patrick"))))?.greeting.reason, "farewell");
+    assert.equal(kube.member("patrick"), undefined);
+  });
+
+  it("running out of writes after the farewell is claimed: logged, farewell still said", {
+    todo: "BUG functions/claim.ts: the maxWrites check throws outside the try, so a claimed farewell is lost (never said, never said again)",
+  }, async () => {
+    const { kube, run, parsed, logs } = setup({ policy, maxWrites: 1 });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
+    let claimed: Claimed | undefined;
+    try {
+      claimed = await run(parsed(kube.delete("patrick")));
+    } finally {
+      assert.equal(kube.status("patrick")?.["farewellAt"], at(0), "the farewell was claimed");
+    }
+    assert.equal(claimed?.greeting.reason, "farewell");
+    assert.equal(logs().filter((l) => l.level === "warn").length, 1);
+  });
+
+  it("event mode still lets go of a Member held by our finalizer", async () => {
+    const { kube, run, parsed } = setup({ policy: { finalizer: false } });
+    kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
+    assert.equal((await run(parsed(kube.delete("patrick"))))?.greeting.reason, "farewell");
+    assert.equal(kube.member("patrick"), undefined);
+  });
+});
