@@ -13,20 +13,47 @@ COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY functions ./functions
 RUN npm run build
 
-# Pre-warm Node's compile cache for the start-up path: start the bundle once and
-# stop it with SIGTERM; its handler exits 0 and Node writes the cache at exit.
-# Node only uses an entry written by the same Node build (same base image), for
-# the same absolute file path (same WORKDIR as the final stage) and by the same
-# uid (the cache's subfolder is named after it): so it runs as the final stage's
-# USER. The RUN fails unless node exits 0 (not if it crashed, or died of the
-# signal before its handler was installed) and the cache is filled. Node writes
-# entries 0600; the chmod lets the runtime user read them once root owns them.
+# Pre-warm Node's compile cache for the start-up path: start the bundle, wait
+# until it answers /healthz, and stop it with SIGTERM; its handler exits 0 and
+# Node writes the cache at exit. Node only uses an entry written by the same
+# Node build (same base image), for the same absolute file path (same WORKDIR
+# as the final stage) and by the same uid (the cache's subfolder is named after
+# it): so it runs as the final stage's USER.
+# The wait is node itself (the image has no curl) polling /healthz every 50 ms,
+# on a port found free first: done as soon as the function answers, however
+# loaded the builder, and bounded: the RUN fails once node . has exited, or
+# after 60 s without an answer. It also fails unless node . exits 0 on SIGTERM
+# (not if it crashed, or died of the signal) and the cache holds entries (its
+# subfolder alone is not enough: Node makes that at start, before any entry).
+# Node writes entries 0600; the chmod lets the runtime user read them once
+# root owns them.
 RUN mkdir .compile-cache && chown 1000:1000 .compile-cache
 USER 1000:1000
-RUN export NODE_COMPILE_CACHE=/app/.compile-cache NODE_ENV=production PORT=0 HOST=127.0.0.1 \
- && { node . & sleep 3 && kill -TERM $! && wait $!; } \
- && test -n "$(ls -A /app/.compile-cache)" \
- && chmod -R a+rX,go-w /app/.compile-cache
+RUN set -e; \
+    export NODE_ENV=production HOST=127.0.0.1; \
+    PORT=$(node -e 'const s = require("node:net").createServer().listen(0, process.env.HOST, () => { console.log(s.address().port); s.close(); });'); \
+    export PORT; \
+    NODE_COMPILE_CACHE=/app/.compile-cache node . & \
+    pid=$!; \
+    if ! node -e ' \
+      const [pid, seconds] = process.argv.slice(1); \
+      const deadline = Date.now() + 1000 * Number(seconds); \
+      const running = () => { try { return !/\) Z /.test(require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { return false; } }; \
+      (async () => { \
+        while (Date.now() < deadline) { \
+          if (!running()) { console.error("node . exited before it answered /healthz"); process.exit(1); } \
+          const url = `http://${process.env.HOST}:${process.env.PORT}/healthz`; \
+          if (await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) process.exit(0); \
+          await new Promise((r) => setTimeout(r, 50)); \
+        } \
+        console.error(`node . did not answer /healthz within ${seconds} s`); \
+        process.exit(1); \
+      })();' "$pid" 60; \
+    then kill -KILL "$pid" 2>/dev/null || true; exit 1; fi; \
+    kill -TERM "$pid"; \
+    wait "$pid"; \
+    test -n "$(find /app/.compile-cache -type f)"; \
+    chmod -R a+rX,go-w /app/.compile-cache
 
 # Run: Node 24, the bundle only (no node_modules), non-root, nothing written at
 # run time, so it runs with readOnlyRootFilesystem: true.

@@ -1,8 +1,18 @@
 // Structured logging: one JSON object per line, Kubernetes' convention.
 //
-// Lines are buffered and written once per event-loop turn: a write syscall per
-// greeting is what made a synchronous logger the bottleneck under load. The
-// buffer is flushed synchronously on exit so no line is lost on shutdown.
+// Lines are buffered and handed to the sink once per event-loop turn: a write
+// syscall per greeting is what made a synchronous logger the bottleneck under load.
+//
+// A slow or vanished log reader must neither stall nor kill the function. The
+// stdout sink first creates process.stdout: on a pipe or a socket (a
+// container's stdout, a child's pipe) libuv then makes fd 1 non-blocking, so a
+// write never waits for the reader. A batch goes straight to the fd; what does
+// not fit goes to process.stdout, which waits for room with epoll and keeps
+// later batches in order behind it. An EPIPE is an error to note, never a throw.
+// Not fs.write on fd 1 instead: on a blocking fd that parks a threadpool thread
+// inside write(), and process.exit() then waits for that thread, that is, for
+// the reader. What waits for room is bounded (maxBacklog); beyond it lines are
+// dropped, counted, and reported in one line once the reader catches up.
 import { writeSync } from "node:fs";
 
 export const levels = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
@@ -17,33 +27,176 @@ export interface Logger {
   warn(msg: string, fields?: Fields): void;
   error(msg: string, fields?: Fields): void;
   enabled(level: LogLevel): boolean;
-  /** Writes what is buffered now, synchronously. */
+  /** Hands what is buffered to the sink now, synchronously (stdout may still be writing it: see drain). */
   flush(): void;
 }
 
-/** Where lines go. The default is file descriptor 1 (stdout). */
+/** What createLogger returns: a Logger, and what the process's owner needs at shutdown. */
+export interface RootLogger extends Logger {
+  /** flush(), then waits at most timeoutMs for the sink to write it all; true when it did. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** For process 'exit', when no callback will run again: flush() as a synchronous write, bounded by timeoutMs. */
+  flushAtExit(timeoutMs: number): boolean;
+}
+
+/** Where lines go. The default is stdout (stdoutSink). */
 export interface LogSink {
   write(chunk: string): void;
+  /** Resolves true once everything written so far has left the process, false when timeoutMs passes first or it cannot. */
+  drain?(timeoutMs: number): Promise<boolean>;
+  /** Writes chunk after what is already out, synchronously and within timeoutMs; true when all of it was written. */
+  writeSync?(chunk: string, timeoutMs: number): boolean;
 }
 
-export const stdoutSink: LogSink = {
-  write(chunk) {
-    writeAll(1, chunk);
-  },
-};
+/** What the stdout sink needs of its stream (process.stdout, or a stand-in in tests). */
+export interface SinkStream {
+  write(chunk: string | Uint8Array, callback: (err?: Error | null) => void): boolean;
+  /** What it accepted and has not written yet (characters or bytes). */
+  readonly writableLength: number;
+  on(event: "error", listener: (err: Error) => void): unknown;
+}
 
-function writeAll(fd: number, chunk: string): void {
-  let buf = Buffer.from(chunk, "utf8");
-  while (buf.length > 0) {
-    try {
-      const n = writeSync(fd, buf);
-      buf = buf.subarray(n);
-    } catch (err) {
-      // A full non-blocking pipe: try again rather than drop log lines.
-      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+export interface StdoutSinkOptions {
+  /** Resolved on first use, so that importing this module opens nothing. Default: process.stdout. */
+  stream?: () => SinkStream;
+  /** The fd behind the stream, written directly while nothing is queued. Default: 1 for process.stdout, none for a stream given here. */
+  fd?: number;
+  /** Characters the stream may hold unwritten before lines are dropped. Default: 4 MiB. */
+  maxBacklog?: number;
+  now?: () => Date;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+function countLines(chunk: string): number {
+  let n = 0;
+  for (let i = chunk.indexOf("\n"); i !== -1; i = chunk.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+export function createStdoutSink(options: StdoutSinkOptions = {}): Required<LogSink> {
+  const fd = options.fd ?? (options.stream === undefined ? 1 : undefined);
+  const maxBacklog = options.maxBacklog ?? 4 * 1024 * 1024;
+  const now = options.now ?? (() => new Date());
+  let stream: SinkStream | undefined;
+  // EPIPE or any other write error: the reader is gone for good, so is every later line.
+  let closed = false;
+  let dropped = 0;
+  // Once dropping, wait for half the backlog to go before taking lines again:
+  // one report per stall, not one per batch that happens to fit.
+  let dropping = false;
+  const waiters = new Set<(drained: boolean) => void>();
+
+  const settle = (drained: boolean): void => {
+    for (const waiter of waiters) waiter(drained);
+    waiters.clear();
+  };
+  const fail = (): void => {
+    closed = true;
+    settle(false);
+  };
+  const out = (): SinkStream => {
+    if (stream === undefined) {
+      stream = (options.stream ?? (() => process.stdout))();
+      stream.on("error", fail);
     }
-  }
+    return stream;
+  };
+  const report = (): string => {
+    const line = formatLine(now().toISOString(), "warn", "log lines dropped: stdout was not read fast enough", { dropped });
+    dropped = 0;
+    return line;
+  };
+  const written = (err?: Error | null): void => {
+    if (err) {
+      fail();
+      return;
+    }
+    if (closed || stream === undefined || stream.writableLength > 0) return;
+    if (dropped > 0) send(report());
+    else settle(true);
+  };
+  const send = (chunk: string): void => {
+    try {
+      const s = out();
+      if (fd === undefined || s.writableLength > 0) {
+        s.write(chunk, written);
+        return;
+      }
+      // Nothing queued: write at once, as the stream would, without its
+      // bookkeeping (a few µs a batch under load); hand it only what does not fit.
+      let n = 0;
+      try {
+        n = writeSync(fd, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      }
+      if (n < Buffer.byteLength(chunk, "utf8")) s.write(Buffer.from(chunk, "utf8").subarray(n), written);
+    } catch {
+      fail();
+    }
+  };
+
+  const write = (chunk: string): void => {
+    if (closed) return;
+    const backlog = out().writableLength;
+    if (backlog > 0 && (dropping ? backlog > maxBacklog / 2 : backlog + chunk.length > maxBacklog)) {
+      dropping = true;
+      dropped += countLines(chunk);
+      return;
+    }
+    dropping = false;
+    if (dropped > 0) send(report() + chunk);
+    else if (chunk !== "") send(chunk);
+  };
+
+  const drain = (timeoutMs: number): Promise<boolean> => {
+    if (closed) return Promise.resolve(false);
+    if (stream === undefined || stream.writableLength === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      const done = (drained: boolean): void => {
+        clearTimeout(timer);
+        resolve(drained);
+      };
+      waiters.add(done);
+    });
+  };
+
+  const writeAllSync = (chunk: string, timeoutMs: number): boolean => {
+    if (closed) return false;
+    // Writing past bytes still queued in the stream would tear lines apart: queue behind them.
+    if (fd === undefined || out().writableLength > 0) {
+      write(chunk);
+      return false;
+    }
+    let buf = Buffer.from(dropped > 0 ? report() + chunk : chunk, "utf8");
+    const deadline = Date.now() + timeoutMs;
+    let pause = 1;
+    while (buf.length > 0) {
+      try {
+        buf = buf.subarray(writeSync(fd, buf));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") {
+          fail();
+          return false;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        Atomics.wait(sleepCell, 0, 0, Math.min(pause, left));
+        pause = Math.min(pause * 2, 20);
+      }
+    }
+    return true;
+  };
+
+  return { write, drain, writeSync: writeAllSync };
 }
+
+export const stdoutSink: Required<LogSink> = createStdoutSink();
 
 // JSON.stringify already escapes C0 controls (so ESC, CR and LF cannot colour or
 // split a line) and lone surrogates; these it leaves alone, and terminals or log
@@ -79,7 +232,7 @@ export interface LoggerOptions {
   highWaterMark?: number;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+export function createLogger(options: LoggerOptions): RootLogger {
   const threshold = levels[options.level];
   const sink = options.sink ?? stdoutSink;
   const now = options.now ?? (() => new Date());
@@ -87,12 +240,16 @@ export function createLogger(options: LoggerOptions): Logger {
   let pending = "";
   let scheduled = false;
 
-  const flush = (): void => {
+  const take = (): string => {
     scheduled = false;
-    if (pending === "") return;
     const chunk = pending;
     pending = "";
-    sink.write(chunk);
+    return chunk;
+  };
+
+  const flush = (): void => {
+    const chunk = take();
+    if (chunk !== "") sink.write(chunk);
   };
 
   const log = (level: LogLevel, msg: string, fields?: Fields): void => {
@@ -113,6 +270,17 @@ export function createLogger(options: LoggerOptions): Logger {
     error: (msg, fields) => log("error", msg, fields),
     enabled: (level) => levels[level] >= threshold,
     flush,
+    drain(timeoutMs) {
+      flush();
+      return sink.drain?.(timeoutMs) ?? Promise.resolve(true);
+    },
+    flushAtExit(timeoutMs) {
+      const chunk = take();
+      // Called even with nothing buffered: the sink may still owe a dropped-lines report.
+      if (sink.writeSync !== undefined) return sink.writeSync(chunk, timeoutMs);
+      if (chunk !== "") sink.write(chunk);
+      return true;
+    },
   };
 }
 

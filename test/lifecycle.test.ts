@@ -10,6 +10,8 @@ import { binaryEvent, memberObject } from "./support/greeter-server.ts";
 import { freePort } from "./support/ports.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// The first line of every start here: no KUBECONFIG and no ServiceAccount in the child's environment.
+const NO_CLUSTER = "no Kubernetes cluster configured: greetings are not recorded, Reference-mode add and update are refused";
 
 interface Child {
   readonly proc: ChildProcess;
@@ -17,7 +19,6 @@ interface Child {
   lines(): Record<string, unknown>[];
   exited: Promise<number | null>;
 }
-
 
 async function startChild(env: Record<string, string> = {}): Promise<Child> {
   const port = await freePort();
@@ -35,12 +36,19 @@ async function startChild(env: Record<string, string> = {}): Promise<Child> {
   // Poll until it answers; bounded, and cut short if the process dies.
   for (let i = 0; ; i++) {
     if (gone) throw new Error(`exited with ${await exited} before listening: ${out}`);
-    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (i > 200) throw new Error(`not listening after 10 s: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const lines = () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = () =>
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { proc, port, lines, exited };
 }
 
@@ -49,8 +57,15 @@ describe("node . (the production entry point)", () => {
     const child = await startChild();
     child.proc.kill("SIGINT");
     assert.equal(await child.exited, 0);
-    assert.ok(child.lines().length >= 3);
-    assert.ok(child.lines().some((l) => l["msg"] === "server closed"));
+    assert.deepEqual(
+      child.lines().map((l) => [l["level"], l["msg"]]),
+      [
+        ["info", NO_CLUSTER],
+        ["info", `listening on port ${child.port}`],
+        ["info", "shutting down (SIGINT): finishing in-flight requests"],
+        ["info", "server closed"],
+      ],
+    );
   });
 
   it("respects LOG_LEVEL", async () => {
@@ -58,7 +73,10 @@ describe("node . (the production entry point)", () => {
     await fetch(`http://127.0.0.1:${child.port}/nope`);
     child.proc.kill("SIGTERM");
     assert.equal(await child.exited, 0);
-    assert.deepEqual(child.lines().map((l) => l["level"]), ["warn"]);
+    assert.deepEqual(
+      child.lines().map((l) => [l["level"], l["msg"]]),
+      [["warn", "error: no route for GET /nope: send CloudEvents to POST /"]],
+    );
   });
 
   it("refuses bad configuration with exit code 1 and a JSON line saying why", async () => {
@@ -71,12 +89,15 @@ describe("node . (the production entry point)", () => {
     const half = Math.floor(body.length / 2);
     let pending: ReturnType<typeof request> | undefined;
     const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: child.port, method: "POST", path: "/", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = request(
+        { host: "127.0.0.1", port: child.port, method: "POST", path: "/", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on("error", reject);
       req.write(body.slice(0, half));
       // The rest goes after SIGTERM, below.
@@ -96,8 +117,16 @@ describe("node . (the production entry point)", () => {
     assert.equal(reply.status, 200);
     assert.match(reply.text, /welcome patrick to the team blue/);
     assert.equal(await child.exited, 0);
-    const msgs = child.lines().map((l) => l["msg"]);
-    assert.ok(msgs.indexOf("welcome patrick to the team blue") < msgs.indexOf("server closed"));
+    assert.deepEqual(
+      child.lines().map((l) => l["msg"]),
+      [
+        NO_CLUSTER,
+        `listening on port ${child.port}`,
+        "shutting down (SIGTERM): finishing in-flight requests",
+        "welcome patrick to the team blue",
+        "server closed",
+      ],
+    );
   });
 
   it("closes what is still open when the grace period runs out, and says so", async () => {
@@ -109,7 +138,17 @@ describe("node . (the production entry point)", () => {
     const start = Date.now();
     child.proc.kill("SIGTERM");
     assert.equal(await child.exited, 1);
-    assert.ok(Date.now() - start < 5000);
-    assert.ok(child.lines().some((l) => l["level"] === "warn" && String(l["msg"]).startsWith("shutdown grace period is over")));
+    const ms = Date.now() - start;
+    assert.ok(ms >= 300 && ms < 5000, `exited ${ms} ms after SIGTERM`);
+    assert.deepEqual(
+      child.lines().map((l) => [l["level"], l["msg"]]),
+      [
+        ["info", NO_CLUSTER],
+        ["info", `listening on port ${child.port}`],
+        ["info", "shutting down (SIGTERM): finishing in-flight requests"],
+        ["warn", "shutdown grace period is over: closing the connections still open"],
+        ["info", "server closed"],
+      ],
+    );
   });
 });

@@ -41,29 +41,68 @@ describe("logger", () => {
     logger.warn("w");
     logger.error("e");
     await tick();
-    const levels = writes.join("").trim().split("\n").map((l) => (JSON.parse(l) as { level: string }).level);
+    const levels = writes
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { level: string }).level);
     assert.deepEqual(levels, ["warn", "error"]);
     assert.equal(logger.enabled("info"), false);
     assert.equal(logger.enabled("error"), true);
   });
 
-  it("silent writes nothing", async () => {
-    const { logger, writes } = capture("silent");
-    logger.error("e");
+  it("silent writes nothing, where error would have written a line", async () => {
+    const silent = capture("silent");
+    const error = capture("error");
+    for (const { logger } of [silent, error]) {
+      logger.error("e");
+      logger.flush();
+    }
     await tick();
-    assert.deepEqual(writes, []);
+    assert.deepEqual(silent.writes, []);
+    assert.equal(silent.logger.enabled("error"), false);
+    assert.deepEqual(error.writes, ['{"time":"2026-11-25T10:00:00.000Z","level":"error","msg":"e"}\n']);
   });
 
   it("batches the lines of one event-loop turn into one write, and flush() writes at once", async () => {
     const { logger, writes } = capture("info");
+    const line = (msg: string): string => `{"time":"2026-11-25T10:00:00.000Z","level":"info","msg":"${msg}"}\n`;
     logger.info("a");
     logger.info("b");
-    assert.equal(writes.length, 0, "buffered until the turn ends");
+    assert.deepEqual(writes, [], "buffered until the turn ends");
     await tick();
-    assert.equal(writes.length, 1);
-    assert.equal(writes[0]?.split("\n").length, 3);
+    assert.deepEqual(writes, [line("a") + line("b")]);
     logger.info("c");
     logger.flush();
+    assert.deepEqual(writes, [line("a") + line("b"), line("c")]);
+    await tick();
+    assert.equal(writes.length, 2, "the turn's scheduled flush finds nothing left");
+  });
+
+  it("writes at once, whatever the turn, when highWaterMark characters are buffered", () => {
+    const writes: string[] = [];
+    const logger = createLogger({
+      level: "info",
+      sink: { write: (chunk) => void writes.push(chunk) },
+      now: () => new Date("2026-11-25T10:00:00Z"),
+      highWaterMark: 100,
+    });
+    logger.info("a"); // 61 characters
+    assert.equal(writes.length, 0);
+    logger.info("b"); // 122
+    assert.deepEqual(
+      writes.map((w) => w.length),
+      [122],
+    );
+  });
+
+  it("flushAtExit hands the buffer to a plain sink synchronously; drain resolves true at once for it", async () => {
+    const { logger, writes } = capture("info");
+    logger.info("a");
+    assert.equal(logger.flushAtExit(100), true);
+    assert.deepEqual(writes, ['{"time":"2026-11-25T10:00:00.000Z","level":"info","msg":"a"}\n']);
+    logger.info("b");
+    assert.equal(await logger.drain(0), true);
     assert.equal(writes.length, 2);
   });
 });
