@@ -87,7 +87,11 @@ export function createConverge(options: ClaimOptions): Converge {
       // One greeting per convergence: whatever the rules say next is for a later one.
       if (step.kind === "claim" && claimed !== undefined) break;
       if (writes++ === maxWrites) {
-        throw new KubeError("conflict", `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`);
+        const message = `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`;
+        if (claimed === undefined) throw new KubeError("conflict", message);
+        // Said is said: what is left (a finalizer to release) waits for a later event or resync.
+        logger.warn(`after the greeting, ${step.kind} was left undone: ${message}`, { member: ref.name, namespace: ref.namespace });
+        break;
       }
       const version = member.resourceVersion;
       if (version === undefined) throw new KubeError("rejected", `member ${ref.namespace}/${ref.name} has no resourceVersion`);

@@ -64,7 +64,8 @@ export function createHandler(options: HandlerOptions): Handler {
     return { kind: "ignored", reason };
   };
 
-  const say = (greeting: Greeting, event: CloudEventV1<unknown>, member: Member | MemberRef | undefined): void => {
+  /** `key` names the Event of a greeting no claim names (see recorder.ts). */
+  const say = (greeting: Greeting, event: CloudEventV1<unknown>, member: Member | MemberRef | undefined, key?: string): void => {
     logger.info(greeting.text, {
       member: greeting.member.name,
       namespace: greeting.member.namespace,
@@ -73,7 +74,7 @@ export function createHandler(options: HandlerOptions): Handler {
       eventId: event.id,
       eventType: event.type,
     });
-    if (claims !== undefined && member !== undefined) claims.recorder.record(greeting, member);
+    if (claims !== undefined && member !== undefined) claims.recorder.record(greeting, member, key);
   };
 
   const reply = (greeting: Greeting): Outcome => ({
@@ -131,7 +132,10 @@ export function createHandler(options: HandlerOptions): Handler {
       if (!farewellOnDelete(member, claims.policy)) return ignore(event, "farewell said already, before the Member went");
       const greeting = greetingFromEvent(said);
       if (greeting === undefined) return ignore(event, "nothing to say");
-      say(greeting, event, said.kind === "member" ? said.member : said.ref);
+      // The final object's uid and resourceVersion name this deletion, however often it is
+      // delivered; a bare reference has only the delivery's id.
+      const final = said.kind === "member" && said.member.resourceVersion !== undefined ? said.member : undefined;
+      say(greeting, event, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined);
       return reply(greeting);
     }
 

@@ -45,9 +45,11 @@ export function nextStep(member: Member, policy: Policy): Step {
  * farewell was said and recorded before the object went; a final object that
  * records none (a Member from before the finalizer, or one whose finalizer
  * was removed by hand) still gets one. A bare reference cannot tell, so with
- * the finalizer it says nothing.
+ * the finalizer it says nothing. A final object that records its farewell
+ * gets no second one in either mode (the mode may have changed meanwhile).
  */
 export function farewellOnDelete(member: Member | undefined, policy: Policy): boolean {
-  if (!policy.finalizer) return true;
-  return member !== undefined && !member.farewellRecorded;
+  // Recorded: said before the object went (by the finalizer, in this mode or an earlier one).
+  if (member?.farewellRecorded === true) return false;
+  return !policy.finalizer || member !== undefined;
 }

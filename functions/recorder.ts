@@ -20,8 +20,12 @@ export const eventReasons: Readonly<Record<Reason, string>> = {
 };
 
 export interface EventRecorder {
-  /** Starts writing the Event for a greeting; never throws, never waits. */
-  record(greeting: Greeting, member: Member | MemberRef): void;
+  /**
+   * Starts writing the Event for a greeting; never throws, never waits. `key`
+   * names the greeting where no claim does (a farewell from a delete event:
+   * the event's id), so that its Event is unique to it.
+   */
+  record(greeting: Greeting, member: Member | MemberRef, key?: string): void;
   /** Resolves once every Event started so far is written or given up. */
   settle(): Promise<void>;
 }
@@ -42,12 +46,17 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
 // Event names are DNS subdomains of at most 253 characters.
 const NAME_MAX = 253;
 
-/** The Event's name for one greeting: stable across retries, unique per claim. */
-export function eventName(greeting: Greeting, member: Member | MemberRef): string {
+/**
+ * The Event's name for one greeting: stable across retries, unique per claim
+ * (the Member's uid and the resourceVersion the claim wrote) or per `key`.
+ */
+export function eventName(greeting: Greeting, member: Member | MemberRef, key?: string): string {
   const full = "resourceVersion" in member ? member : undefined;
-  const key = `${full?.uid ?? ""}/${full?.resourceVersion ?? ""}/${greeting.reason}/${greeting.text}`;
-  const suffix = createHash("sha256").update(key).digest("hex").slice(0, 16);
-  return `${member.name.slice(0, NAME_MAX - suffix.length - 1)}.${suffix}`;
+  const identity = key === undefined ? `${full?.uid ?? ""}/${full?.resourceVersion ?? ""}` : `key:${key}`;
+  const suffix = createHash("sha256").update(`${identity}/${greeting.reason}/${greeting.text}`).digest("hex").slice(0, 16);
+  // A cut Member name may end in '-' or '.', which may not stand before the '.' that follows.
+  const prefix = member.name.slice(0, NAME_MAX - suffix.length - 1).replace(/[-.]+$/, "");
+  return `${prefix}.${suffix}`;
 }
 
 export function createRecorder(options: RecorderOptions): EventRecorder {
@@ -72,10 +81,10 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     else next();
   };
 
-  const write = async (greeting: Greeting, member: Member | MemberRef): Promise<void> => {
+  const write = async (greeting: Greeting, member: Member | MemberRef, key: string | undefined): Promise<void> => {
     const uid = "uid" in member ? member.uid : undefined;
     const event = {
-      name: eventName(greeting, member),
+      name: eventName(greeting, member, key),
       member: { name: member.name, namespace: member.namespace, uid },
       reason: eventReasons[greeting.reason],
       message: greeting.text,
@@ -99,9 +108,9 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   };
 
   return {
-    record(greeting, member) {
+    record(greeting, member, key) {
       const written: Promise<void> = turn()
-        .then(() => write(greeting, member))
+        .then(() => write(greeting, member, key))
         .finally(() => {
           done();
           inFlight.delete(written);
