@@ -322,7 +322,15 @@ export function childEnv(extra: Readonly<Record<string, string>> = {}): Record<s
   return { ...env, ...extra };
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * Extra kube-apiserver flags, after the defaults (a flag given twice takes the
+   * last value), e.g. a short --min-request-timeout so that watches expire in seconds.
+   */
+  readonly apiserverArgs?: readonly string[];
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   installExitHooks();
   const started = performance.now();
   const binDir = await toolsBinDir();
@@ -399,6 +407,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
       `--token-auth-file=${tokenFile}`,
       "--authorization-mode=RBAC",
       "--shutdown-watch-termination-grace-period=2s",
+      ...(options.apiserverArgs ?? []),
     ], { env: childEnv(), logDir });
     controlPlane.push(apiserver);
     const url = `https://127.0.0.1:${securePort}`;
