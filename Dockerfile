@@ -1,14 +1,24 @@
 # The member-greeter function image. No Docker engine is needed to develop or
 # test the project; this is what a cluster runs.
 
+# The base of both stages: Node 24. Another base with node, npm and a `node`
+# user of uid 1000 works the same (the tests build on a local Debian one:
+# scripts/build-base-image.sh): --build-arg BASE=...
+ARG BASE=node:24-alpine
+
 # Build: compile and bundle with the dev dependencies. The bundle (dist/function)
 # holds the function and every production dependency it uses, so nothing else
 # is needed at run time.
-FROM node:24-alpine AS build
+FROM ${BASE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+# Behind a proxy that re-signs TLS, npm must trust its CA: give the bundle as a
+# build secret (--secret id=npm-ca,src=/path/to/ca.pem). It is mounted for this
+# RUN only and never lands in a layer; without it npm trusts Node's own CAs.
+RUN --mount=type=secret,id=npm-ca \
+    if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi; \
+    npm ci --no-audit --no-fund
+COPY tsconfig.json ./
 COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY functions ./functions
 RUN npm run build
@@ -57,7 +67,7 @@ RUN set -e; \
 
 # Run: Node 24, the bundle only (no node_modules), non-root, nothing written at
 # run time, so it runs with readOnlyRootFilesystem: true.
-FROM node:24-alpine
+FROM ${BASE}
 ENV NODE_ENV=production
 # Read at start-up; read-only here, so Node silently writes nothing back.
 ENV NODE_COMPILE_CACHE=/app/.compile-cache

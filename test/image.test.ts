@@ -80,12 +80,18 @@ function parseDockerfile(text: string): Dockerfile {
     instructions.push({ keyword: (m[1] ?? "").toUpperCase(), flags, args, line: start + 1 });
   }
   const stages: { index: number; image: string; alias: string | undefined; instructions: Instruction[] }[] = [];
+  // ARGs before the first FROM may be used in FROM lines: their defaults are what a plain build uses.
+  const globalArgs = new Map<string, string>();
+  const expand = (text: string): string => text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => globalArgs.get(a ?? b ?? "") ?? "");
   for (const ins of instructions) {
     if (ins.keyword === "FROM") {
       const [image = "", as, alias] = ins.args.split(/\s+/);
-      stages.push({ index: stages.length, image, alias: as?.toUpperCase() === "AS" ? alias : undefined, instructions: [] });
+      stages.push({ index: stages.length, image: expand(image), alias: as?.toUpperCase() === "AS" ? alias : undefined, instructions: [] });
+    } else if (stages.length === 0 && ins.keyword === "ARG") {
+      const eq = ins.args.indexOf("=");
+      if (eq > 0) globalArgs.set(ins.args.slice(0, eq), ins.args.slice(eq + 1).replace(/^"|"$/g, ""));
     } else {
-      stages.at(-1)?.instructions.push(ins); // before the first FROM only ARG may appear; not checked
+      stages.at(-1)?.instructions.push(ins);
     }
   }
   return { stages };
@@ -428,6 +434,7 @@ const tamperings: Record<string, readonly (readonly [string, (text: string) => s
     ["final stage on node:22", replaceFrom("last", "FROM node:22-alpine")],
     ["build stage on debian", replaceFrom("first", "FROM debian:bookworm AS build")],
     ["final stage on node:lts", replaceFrom("last", "FROM node:lts-alpine")],
+    ["BASE defaults to node:22", replaceIn(/^ARG BASE=node:24-alpine$/m, "ARG BASE=node:22-alpine")],
   ],
   "final stage runs as a numeric non-root USER": [
     ["no USER", dropLines(/^\s*USER\s/i)],
