@@ -5,9 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  createLineWriter, decide, errorBody, greetingLine, GREETING_SOURCE, GREETING_TYPE, HttpError, replyData, replySubject,
-} from "./greet.ts";
+import { createLineWriter, decide, errorBody, greetingLine, GREETING_SOURCE, GREETING_TYPE, HttpError, replyData, replySubject } from "./greet.ts";
 
 const MAX_BODY = 1024 * 1024;
 const log = createLineWriter();
@@ -55,15 +53,20 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
       return;
     }
     log.write(greetingLine(greeting, id, type));
-    send(res, 200, {
-      "content-type": "application/json",
-      "ce-specversion": "1.0",
-      "ce-id": randomUUID(),
-      "ce-source": GREETING_SOURCE,
-      "ce-type": GREETING_TYPE,
-      "ce-subject": replySubject(greeting),
-      "ce-time": new Date().toISOString(),
-    }, JSON.stringify(replyData(greeting)));
+    send(
+      res,
+      200,
+      {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": randomUUID(),
+        "ce-source": GREETING_SOURCE,
+        "ce-type": GREETING_TYPE,
+        "ce-subject": replySubject(greeting),
+        "ce-time": new Date().toISOString(),
+      },
+      JSON.stringify(replyData(greeting)),
+    );
   } catch (err) {
     fail(res, err instanceof HttpError ? err : new HttpError("ERR_INTERNAL", "internal error"));
   }

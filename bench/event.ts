@@ -33,8 +33,7 @@ export function memberEvent(options: MemberEventOptions = {}): Omit<TestEvent, "
     kind,
     metadata: {
       annotations: {
-        "kubectl.kubernetes.io/last-applied-configuration":
-          `{"apiVersion":"helloworld.apimeister.com/v1","kind":"${kind}","metadata":{"annotations":{},"name":"${name}","namespace":"${namespace}"},"spec":{"memberOf":"${team}"}}\n`,
+        "kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"helloworld.apimeister.com/v1","kind":"${kind}","metadata":{"annotations":{},"name":"${name}","namespace":"${namespace}"},"spec":{"memberOf":"${team}"}}\n`,
       },
       creationTimestamp: "2026-11-25T10:00:00Z",
       generation: 1,
@@ -42,7 +41,10 @@ export function memberEvent(options: MemberEventOptions = {}): Omit<TestEvent, "
         {
           apiVersion: "helloworld.apimeister.com/v1",
           fieldsType: "FieldsV1",
-          fieldsV1: { "f:metadata": { "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} } }, "f:spec": { ".": {}, "f:memberOf": {} } },
+          fieldsV1: {
+            "f:metadata": { "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} } },
+            "f:spec": { ".": {}, "f:memberOf": {} },
+          },
           manager: "kubectl-client-side-apply",
           operation: "Update",
           time: "2026-11-25T10:00:00Z",

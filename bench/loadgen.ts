@@ -115,7 +115,19 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
     "end",
   );
   writeFileSync(script, `${lines.join("\n")}\n`);
-  const args = ["-t", String(options.wrkThreads), "-c", String(options.connections), "-d", `${options.seconds}s`, "--timeout", "10s", "-s", script, options.url];
+  const args = [
+    "-t",
+    String(options.wrkThreads),
+    "-c",
+    String(options.connections),
+    "-d",
+    `${options.seconds}s`,
+    "--timeout",
+    "10s",
+    "-s",
+    script,
+    options.url,
+  ];
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
     track(child);

@@ -61,7 +61,9 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  const header = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").filter((l) => l.startsWith("//"));
+  const header = readFileSync(fileURLToPath(import.meta.url), "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("//"));
   process.stdout.write(`${header.map((l) => l.slice(3)).join("\n")}\n`);
   process.exit(0);
 }
@@ -92,7 +94,10 @@ const options = {
   write: flags["no-write"] !== true && process.env["BENCH_NO_WRITE"] !== "1",
 };
 
-const targetKeys = setting(flags.targets, "BENCH_TARGETS", TARGETS.map((t) => t.key).join(",")).split(",").map((s) => s.trim()).filter((s) => s !== "");
+const targetKeys = setting(flags.targets, "BENCH_TARGETS", TARGETS.map((t) => t.key).join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s) => s !== "");
 const targets = targetKeys.map((key) => {
   const spec = TARGETS.find((t) => t.key === key);
   if (spec === undefined) throw new Error(`unknown target ${key}: use ${TARGETS.map((t) => t.key).join(", ")}`);
@@ -104,7 +109,8 @@ function chooseLoadgen(): { name: LoadgenName; version: string } {
   const wrk = wanted === "autocannon" ? undefined : wrkVersion();
   if (wanted === "wrk" && wrk === undefined) throw new Error("--loadgen wrk: wrk is not installed");
   if (wanted !== "auto" && wanted !== "wrk" && wanted !== "autocannon") throw new Error(`--loadgen must be auto, wrk or autocannon, got ${wanted}`);
-  if (wrk !== undefined && wanted !== "autocannon") return { name: "wrk", version: `${wrk} (${options.wrkThreads} thread${options.wrkThreads === 1 ? "" : "s"})` };
+  if (wrk !== undefined && wanted !== "autocannon")
+    return { name: "wrk", version: `${wrk} (${options.wrkThreads} thread${options.wrkThreads === 1 ? "" : "s"})` };
   return { name: "autocannon", version: `autocannon ${packageVersion("autocannon")} (in the bench process)` };
 }
 
@@ -168,7 +174,8 @@ function commandLine(): string {
     .sort()
     .map((k) => `${k}=${process.env[k] ?? ""}`)
     .join(" ");
-  const base = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${args === "" ? "" : ` -- ${args}`}` : `node bench/run.ts${args === "" ? "" : ` ${args}`}`;
+  const base =
+    process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${args === "" ? "" : ` -- ${args}`}` : `node bench/run.ts${args === "" ? "" : ` ${args}`}`;
   return env === "" ? base : `${env} ${base}`;
 }
 
@@ -187,7 +194,9 @@ interface Samples {
   extra: number;
 }
 
-const samples = new Map<string, Samples>(targets.map((t) => [t.key, { cold: [], rss: [], rps: [], p99: [], ok: 0, non2xx: 0, errors: 0, logged: 0, extra: 0 }]));
+const samples = new Map<string, Samples>(
+  targets.map((t) => [t.key, { cold: [], rss: [], rps: [], p99: [], ok: 0, non2xx: 0, errors: 0, logged: 0, extra: 0 }]),
+);
 const sampleOf = (key: string): Samples => samples.get(key) as Samples;
 
 async function coldRound(spec: ServerSpec, record: boolean): Promise<void> {
@@ -202,7 +211,9 @@ async function coldRound(spec: ServerSpec, record: boolean): Promise<void> {
       sampleOf(spec.key).cold.push(ms);
       if (rss !== undefined) sampleOf(spec.key).rss.push(rss);
     }
-    say(`  ${record ? "cold" : "warm-up spawn"} ${spec.key}: ${ms.toFixed(1)} ms to first greeting, idle RSS ${rss === undefined ? "n/a" : `${(rss / MiB).toFixed(1)} MiB`}`);
+    say(
+      `  ${record ? "cold" : "warm-up spawn"} ${spec.key}: ${ms.toFixed(1)} ms to first greeting, idle RSS ${rss === undefined ? "n/a" : `${(rss / MiB).toFixed(1)} MiB`}`,
+    );
   } finally {
     await stopServer(running);
   }
@@ -237,7 +248,9 @@ async function throughputPhase(loadgen: LoadgenName): Promise<void> {
         account(r.spec.key, result);
         sampleOf(r.spec.key).rps.push(result.rps);
         sampleOf(r.spec.key).p99.push(result.p99Ms);
-        say(`  round ${round}/${options.rounds} ${r.spec.key}: ${result.rps.toFixed(0)} events/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ""}`);
+        say(
+          `  round ${round}/${options.rounds} ${r.spec.key}: ${result.rps.toFixed(0)} events/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ""}`,
+        );
         await sleep(200);
       }
     }
@@ -306,8 +319,10 @@ function report(meta: { started: Date; seconds: number; loadgen: string; load: r
   const table = [
     header,
     `|---|${targets.map(() => "--:|").join("")}--:|--:|`,
-    ...rows.map(([name, metric, f]) =>
-      `| ${name} | ${targets.map((t) => f(m.get(t.key)?.[metric] ?? Number.NaN)).join(" | ")} | ${fmt.ratio(ratio(metric, "bare"))} | ${fmt.ratio(ratio(metric, "faas"))} |`),
+    ...rows.map(
+      ([name, metric, f]) =>
+        `| ${name} | ${targets.map((t) => f(m.get(t.key)?.[metric] ?? Number.NaN)).join(" | ")} | ${fmt.ratio(ratio(metric, "bare"))} | ${fmt.ratio(ratio(metric, "faas"))} |`,
+    ),
   ];
   const goals: [string, keyof Medians, string, "≥" | "≤", number][] = [
     ["throughput", "rps", "bare", "≥", 0.55],
@@ -403,7 +418,9 @@ async function profile(key: string, loadgen: LoadgenName): Promise<void> {
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
     if (file === undefined) throw new Error(`${key} wrote no CPU profile (did it exit cleanly on SIGTERM?)`);
     const summary = summarise(JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile, ROOT, 30);
-    process.stdout.write(`${profileMarkdown(summary, `CPU profile: ${spec.label}, ${options.connections} connections, ${options.warmup} s warm-up + ${options.duration} s (self time)`)}\n`);
+    process.stdout.write(
+      `${profileMarkdown(summary, `CPU profile: ${spec.label}, ${options.connections} connections, ${options.warmup} s warm-up + ${options.duration} s (self time)`)}\n`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -419,8 +436,10 @@ async function main(): Promise<void> {
   buildBaselines();
 
   // Never outlive a budget, whatever hangs.
-  const budgetMs = 120_000 + targets.length * (
-    (options.coldRounds + 1) * (20_000 + options.settleMs) + (options.rounds * options.duration + options.warmup) * 1000 + 30_000 * (options.rounds + 1));
+  const budgetMs =
+    120_000 +
+    targets.length *
+      ((options.coldRounds + 1) * (20_000 + options.settleMs) + (options.rounds * options.duration + options.warmup) * 1000 + 30_000 * (options.rounds + 1));
   setTimeout(() => {
     say(`bench: still running after ${Math.round(budgetMs / 1000)} s, giving up`);
     killAll();
@@ -444,7 +463,12 @@ async function main(): Promise<void> {
 
   const problems = verify();
   const section = report({ started, seconds: (performance.now() - t0) / 1000, loadgen: loadgen.version, load, problems });
-  process.stdout.write(`${section.split("\n").filter((l) => !l.startsWith("<!--")).join("\n")}\n`);
+  process.stdout.write(
+    `${section
+      .split("\n")
+      .filter((l) => !l.startsWith("<!--"))
+      .join("\n")}\n`,
+  );
   if (options.write) {
     writeDoc(section);
     say(`written to ${options.out}`);

@@ -50,7 +50,11 @@ function parseMediaType(header: string | undefined): MediaType | undefined {
   for (const param of params) {
     const eq = param.indexOf("=");
     if (eq !== -1 && param.slice(0, eq).trim().toLowerCase() === "charset") {
-      charset = param.slice(eq + 1).trim().replace(/^"|"$/g, "").toLowerCase();
+      charset = param
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"|"$/g, "")
+        .toLowerCase();
     }
   }
   return { type: type.trim().toLowerCase(), charset };
@@ -202,7 +206,7 @@ export function decodeHttp(message: HttpMessage): ReceivedEvent {
   if (media?.type === BATCH) {
     throw new HttpError("ERR_UNSUPPORTED_MEDIA_TYPE", "batched CloudEvents are not supported: send one event per request");
   }
-  if (media !== undefined && media.type.startsWith("application/cloudevents")) {
+  if (media?.type.startsWith("application/cloudevents")) {
     throw new HttpError("ERR_UNSUPPORTED_MEDIA_TYPE", `content-type ${media.type} is not supported: use ${STRUCTURED} or binary mode`);
   }
   return { event: decodeBinary(message, media), mode: "binary" };

@@ -6,9 +6,7 @@ import type { Env } from "./config.ts";
 
 export const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
-export type ClusterAccess =
-  | { readonly kind: "in-cluster" }
-  | { readonly kind: "kubeconfig"; readonly path: string };
+export type ClusterAccess = { readonly kind: "in-cluster" } | { readonly kind: "kubeconfig"; readonly path: string };
 
 /**
  * In a pod, the ServiceAccount the API server mounted; elsewhere the file that

@@ -16,4 +16,3 @@ export const apiServerSourceTypes: ReadonlyMap<string, { readonly mode: "resourc
   ["dev.knative.apiserver.ref.update", { mode: "ref", change: "update" }],
   ["dev.knative.apiserver.ref.delete", { mode: "ref", change: "delete" }],
 ]);
-

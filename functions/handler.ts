@@ -102,7 +102,10 @@ export function createHandler(options: HandlerOptions): Handler {
   };
 
   /** No claims: the event alone decides (no cluster, or RECORD_GREETINGS=off). */
-  const unrecorded = async (event: CloudEventV1<unknown>, said: Exclude<ReturnType<typeof readMemberEvent>, { kind: "resync" | "other" }>): Promise<Outcome> => {
+  const unrecorded = async (
+    event: CloudEventV1<unknown>,
+    said: Exclude<ReturnType<typeof readMemberEvent>, { kind: "resync" | "other" }>,
+  ): Promise<Outcome> => {
     let greeting: Greeting | undefined;
     if (said.kind === "member-ref" && said.change !== "delete" && reader !== undefined) {
       const member = await read(event, said.ref, AbortSignal.timeout(timeoutMs));

@@ -145,7 +145,12 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
   });
 
   /** One API call, aborted at its own deadline or when the caller's signal fires, whichever is first. */
-  const call = async <T>(what: string, signal: AbortSignal | undefined, run: (options: ConfigurationOptions) => Promise<T>, base?: ConfigurationOptions): Promise<T> => {
+  const call = async <T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    run: (options: ConfigurationOptions) => Promise<T>,
+    base?: ConfigurationOptions,
+  ): Promise<T> => {
     const deadline = AbortSignal.timeout(timeoutMs);
     const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
     try {
@@ -181,7 +186,14 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
       const list = asObject(
         await call(what, signal, (o) =>
           custom.listNamespacedCustomObject(
-            { group: MEMBER_GROUP, version: MEMBER_VERSION, plural: MEMBER_PLURAL, namespace, limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) },
+            {
+              group: MEMBER_GROUP,
+              version: MEMBER_VERSION,
+              plural: MEMBER_PLURAL,
+              namespace,
+              limit: page.limit,
+              ...(page.continue === undefined ? {} : { _continue: page.continue }),
+            },
             o,
           ),
         ),

@@ -221,7 +221,7 @@ export function formatLine(time: string, level: LogLevel, msg: string, fields?: 
     // A field named like a fixed key must not replace the time, level or message.
     record = { ...fields, time, level, msg };
   }
-  return escapeUnsafe(JSON.stringify(record)) + "\n";
+  return `${escapeUnsafe(JSON.stringify(record))}\n`;
 }
 
 export interface LoggerOptions {

@@ -26,7 +26,10 @@ export function nextStep(member: Member, policy: Policy): Step {
     // let go, or its deletion hangs.
     if (!ours) return { kind: "none", why: "being deleted; the delete event says farewell" };
     if (!member.farewellRecorded) {
-      return { kind: "claim", greeting: { text: farewellText(member.name), reason: "farewell", member: { name: member.name, namespace: member.namespace, team: member.team } } };
+      return {
+        kind: "claim",
+        greeting: { text: farewellText(member.name), reason: "farewell", member: { name: member.name, namespace: member.namespace, team: member.team } },
+      };
     }
     return { kind: "set-finalizers", finalizers: member.finalizers.filter((f) => f !== FAREWELL_FINALIZER), why: "farewell said: let the deletion finish" };
   }

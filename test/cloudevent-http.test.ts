@@ -101,9 +101,17 @@ describe("CloudEvents HTTP codec: attributes", () => {
     it(`requires ${name} in structured mode, as a non-empty string`, () => {
       const envelope: Record<string, unknown> = { specversion: "1.0", id: "1", source: "/s", type: "t" };
       delete envelope[name];
-      fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)), "ERR_INVALID_ATTRIBUTE", new RegExp(`attribute ${name} is required`));
+      fails(
+        () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)),
+        "ERR_INVALID_ATTRIBUTE",
+        new RegExp(`attribute ${name} is required`),
+      );
       envelope[name] = 42;
-      fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)), "ERR_INVALID_ATTRIBUTE", new RegExp(`attribute ${name} must be a string, got number`));
+      fails(
+        () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)),
+        "ERR_INVALID_ATTRIBUTE",
+        new RegExp(`attribute ${name} must be a string, got number`),
+      );
     });
   }
 
@@ -122,12 +130,20 @@ describe("CloudEvents HTTP codec: attributes", () => {
 
   it("checks optional string attributes' types in structured mode", () => {
     const envelope = { specversion: "1.0", id: "1", source: "/s", type: "t", subject: 5 };
-    fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)), "ERR_INVALID_ATTRIBUTE", /subject must be a string, got number/);
+    fails(
+      () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)),
+      "ERR_INVALID_ATTRIBUTE",
+      /subject must be a string, got number/,
+    );
   });
 
   it("rejects attribute names that are not lower-case alphanumerics in structured mode", () => {
     const envelope = { specversion: "1.0", id: "1", source: "/s", type: "t", __proto__x: 1 };
-    fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)), "ERR_INVALID_ATTRIBUTE", /attribute name "__proto__x" is not valid/);
+    fails(
+      () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)),
+      "ERR_INVALID_ATTRIBUTE",
+      /attribute name "__proto__x" is not valid/,
+    );
     const proto = '{"specversion":"1.0","id":"1","source":"/s","type":"t","__proto__":{"polluted":true}}';
     fails(() => decode({ "content-type": "application/cloudevents+json" }, proto), "ERR_INVALID_ATTRIBUTE", /attribute name "__proto__"/);
     assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
@@ -162,18 +178,33 @@ describe("CloudEvents HTTP codec: data and content types", () => {
     fails(() => decode({ "content-type": "application/cloudevents-batch+json" }, "[]"), "ERR_UNSUPPORTED_MEDIA_TYPE", /batched CloudEvents are not supported/);
     fails(() => decode({ "content-type": "application/cloudevents+xml" }, "<x/>"), "ERR_UNSUPPORTED_MEDIA_TYPE", /not supported/);
     const envelope = { specversion: "1.0", id: "1", source: "/s", type: "t", datacontenttype: "text/plain", data: "hi" };
-    fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)), "ERR_UNSUPPORTED_MEDIA_TYPE", /datacontenttype text\/plain/);
+    fails(
+      () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)),
+      "ERR_UNSUPPORTED_MEDIA_TYPE",
+      /datacontenttype text\/plain/,
+    );
   });
 
   it("reads data_base64 in structured mode, and refuses it beside data", () => {
-    const envelope = { specversion: "1.0", id: "1", source: "/s", type: "t", datacontenttype: "application/json", data_base64: Buffer.from('{"a":2}').toString("base64") };
+    const envelope = {
+      specversion: "1.0",
+      id: "1",
+      source: "/s",
+      type: "t",
+      datacontenttype: "application/json",
+      data_base64: Buffer.from('{"a":2}').toString("base64"),
+    };
     assert.deepEqual(decode({ "content-type": "application/cloudevents+json" }, JSON.stringify(envelope)).event.data, { a: 2 });
     fails(
       () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify({ ...envelope, data: {} })),
       "ERR_INVALID_ATTRIBUTE",
       /must not both be present/,
     );
-    fails(() => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify({ ...envelope, data_base64: "!!" })), "ERR_INVALID_ATTRIBUTE", /not valid base64/);
+    fails(
+      () => decode({ "content-type": "application/cloudevents+json" }, JSON.stringify({ ...envelope, data_base64: "!!" })),
+      "ERR_INVALID_ATTRIBUTE",
+      /not valid base64/,
+    );
   });
 
   it("rejects a structured envelope that is not an object", () => {

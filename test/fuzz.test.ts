@@ -21,7 +21,21 @@ const SEED = Number(process.env["FUZZ_SEED"] ?? 20261125);
 const COUNT = Number(process.env["FUZZ_COUNT"] ?? 400);
 
 const oddValues: readonly unknown[] = [
-  null, true, 0, -1, 1.5, 1e308, "", " ", "x".repeat(300), "Ünïcødé", "\u0000\u001b[31m\u2028", [], [1, "a"], {}, { nested: { deep: [null] } },
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  1e308,
+  "",
+  " ",
+  "x".repeat(300),
+  "Ünïcødé",
+  "\u0000\u001b[31m\u2028",
+  [],
+  [1, "a"],
+  {},
+  { nested: { deep: [null] } },
 ];
 const resourceTypes = ["add", "update", "delete"].map((c) => `dev.knative.apiserver.resource.${c}`);
 
@@ -48,11 +62,20 @@ function headerMutation(rand: () => number, headers: Record<string, string>): Re
   const out = { ...headers };
   const key = pick(rand, Object.keys(out));
   switch (Math.floor(rand() * 5)) {
-    case 0: delete out[key]; break;
-    case 1: out[key] = ""; break;
-    case 2: out[key] = "%"; break;
-    case 3: out[key] = "%E2%80%A8%1B%0A"; break;
-    default: out[key] = pick(rand, ["text/plain", "application/cloudevents+json", "application/json; charset=latin1", "0.3", "a b"]);
+    case 0:
+      delete out[key];
+      break;
+    case 1:
+      out[key] = "";
+      break;
+    case 2:
+      out[key] = "%";
+      break;
+    case 3:
+      out[key] = "%E2%80%A8%1B%0A";
+      break;
+    default:
+      out[key] = pick(rand, ["text/plain", "application/cloudevents+json", "application/json; charset=latin1", "0.3", "a b"]);
   }
   return out;
 }
@@ -88,7 +111,13 @@ describe(`bad input, ${COUNT} mutated events (FUZZ_SEED=${SEED})`, () => {
     }
     assert.equal((await fetch(`${greeter.url}/healthz`)).status, 200);
     // The mutations must reach both sides, or the test proves little.
-    assert.ok([...seen.keys()].some((s) => s < 300), `statuses seen: ${JSON.stringify([...seen])}`);
-    assert.ok([...seen.keys()].some((s) => s >= 400), `statuses seen: ${JSON.stringify([...seen])}`);
+    assert.ok(
+      [...seen.keys()].some((s) => s < 300),
+      `statuses seen: ${JSON.stringify([...seen])}`,
+    );
+    assert.ok(
+      [...seen.keys()].some((s) => s >= 400),
+      `statuses seen: ${JSON.stringify([...seen])}`,
+    );
   });
 });

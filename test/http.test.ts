@@ -37,7 +37,10 @@ describe("POST / with the sample events", () => {
       assert.equal(reply.status, status, reply.text);
       assert.equal(greetingOf(reply.text), greeting);
       const id = headers["ce-id"] ?? (JSON.parse(body) as { id: string }).id;
-      assert.ok(greeter.logs().some((l) => l.level === "info" && l.msg === greeting && l["eventId"] === id), "the greeting is logged");
+      assert.ok(
+        greeter.logs().some((l) => l.level === "info" && l.msg === greeting && l["eventId"] === id),
+        "the greeting is logged",
+      );
     });
   }
 
@@ -60,7 +63,11 @@ describe("the reply", () => {
     assert.equal(received.source, "/member-greeter");
     assert.equal(received.subject, "/apis/helloworld.apimeister.com/v1/namespaces/default/members/zoe");
     assert.notEqual(received.id, headers["ce-id"], "a new id");
-    assert.deepEqual(received.data, { greeting: "welcome zoe to the team green", reason: "welcome", member: { name: "zoe", namespace: "default", team: "green" } });
+    assert.deepEqual(received.data, {
+      greeting: "welcome zoe to the team green",
+      reason: "welcome",
+      member: { name: "zoe", namespace: "default", team: "green" },
+    });
   });
 
   it("is 204 with an empty body when there is nothing to greet", async () => {
@@ -94,12 +101,24 @@ describe("bad input: a clear 4xx, a warn line starting 'error:', and the process
     ["unsupported specversion", { ...binaryEvent(`${R}add`, {}).headers, "ce-specversion": "0.3" }, "{}", 400, /specversion "0.3" is not supported/],
     ["data not an object", binaryEvent(`${R}add`, {}).headers, '"patrick"', 400, /data must be a JSON object/],
     ["no data", binaryEvent(`${R}add`, {}).headers, "", 400, /got no data/],
-    ["memberOf not a string", binaryEvent(`${R}add`, {}).headers, JSON.stringify({ ...memberObject("p"), spec: { memberOf: 5 } }), 400, /data\.spec\.memberOf must be a string, got number/],
+    [
+      "memberOf not a string",
+      binaryEvent(`${R}add`, {}).headers,
+      JSON.stringify({ ...memberObject("p"), spec: { memberOf: 5 } }),
+      400,
+      /data\.spec\.memberOf must be a string, got number/,
+    ],
     ["no kind", binaryEvent(`${R}add`, {}).headers, JSON.stringify({ metadata: { name: "p", namespace: "d" } }), 400, /kind is missing/],
     ["invalid name", binaryEvent(`${R}add`, {}).headers, JSON.stringify(memberObject("Not/A/Name")), 400, /not a valid Kubernetes name/],
     ["text/plain data", { ...binaryEvent(`${R}add`, {}).headers, "content-type": "text/plain" }, "hello", 415, /content-type text\/plain is not supported/],
     ["batch mode", { "content-type": "application/cloudevents-batch+json" }, "[]", 415, /batched CloudEvents are not supported/],
-    ["structured envelope missing type", { "content-type": "application/cloudevents+json" }, '{"specversion":"1.0","id":"1","source":"/s"}', 400, /attribute type is required/],
+    [
+      "structured envelope missing type",
+      { "content-type": "application/cloudevents+json" },
+      '{"specversion":"1.0","id":"1","source":"/s"}',
+      400,
+      /attribute type is required/,
+    ],
     ["body above the limit", binaryEvent(`${R}add`, {}).headers, JSON.stringify({ pad: "x".repeat(5000) }), 413, /larger than 4096 bytes/],
   ];
   for (const [title, headers, body, status, message] of cases) {
@@ -110,8 +129,12 @@ describe("bad input: a clear 4xx, a warn line starting 'error:', and the process
       assert.equal(json.statusCode, status);
       assert.match(json.code, /^ERR_/);
       assert.match(json.message, message);
-      const warn = greeter.logs().filter((l) => l.level === "warn").at(-1);
-      assert.ok(warn !== undefined && warn.msg.startsWith("error: "), "a warn line starting error:");
+      const warn = greeter
+        .logs()
+        .filter((l) => l.level === "warn")
+        .at(-1);
+      assert.ok(warn !== undefined, "a warn line");
+      assert.ok(warn.msg.startsWith("error: "), "a warn line starting error:");
       assert.match(warn.msg, message);
     });
   }
@@ -142,6 +165,8 @@ describe("bad input: a clear 4xx, a warn line starting 'error:', and the process
       assert.equal(reply.status, status);
       const added = greeter.rawLines().slice(before);
       assert.equal(added.length, 1, "one line for one request");
+      // The line must hold none of the raw characters that could colour or split it.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: these control characters are what the test looks for
       assert.ok(!/[\u001b\u2028\r\u009b]/.test(added[0] ?? ""), added[0]);
       assert.equal((JSON.parse(added[0] ?? "") as Record<string, unknown>)["eventId"], 'x\n{"level":"error"}\u001b[31m\u2028\u009b');
     });

@@ -82,7 +82,8 @@ function parseDockerfile(text: string): Dockerfile {
   const stages: { index: number; image: string; alias: string | undefined; instructions: Instruction[] }[] = [];
   // ARGs before the first FROM may be used in FROM lines: their defaults are what a plain build uses.
   const globalArgs = new Map<string, string>();
-  const expand = (text: string): string => text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => globalArgs.get(a ?? b ?? "") ?? "");
+  const expand = (text: string): string =>
+    text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => globalArgs.get(a ?? b ?? "") ?? "");
   for (const ins of instructions) {
     if (ins.keyword === "FROM") {
       const [image = "", as, alias] = ins.args.split(/\s+/);

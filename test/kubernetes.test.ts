@@ -40,7 +40,12 @@ describe("an API server that answers 503 once", () => {
     const reply = await post(greeter.url, headers, body);
     assert.equal(reply.status, 503, reply.text);
     assert.match(reply.text, /ERR_CLUSTER_UNAVAILABLE/);
-    assert.ok(!greeter.logs().slice(before).some((l) => l.level === "info"));
+    assert.ok(
+      !greeter
+        .logs()
+        .slice(before)
+        .some((l) => l.level === "info"),
+    );
     // The redelivery then works.
     const again = binaryEvent(`${REF}add`, ref("patrick"));
     assert.equal((await post(greeter.url, again.headers, again.body)).status, 200);

@@ -70,7 +70,11 @@ const variants: readonly Variant[] = [
 ];
 const [direct, broker] = variants as readonly [Variant, Variant];
 /** The opt-in farewell finalizer: the default plus FAREWELLS=finalizer and patch on members. */
-const finalizer: Variant = { name: "farewell-finalizer (config/overlays/farewell-finalizer)", dir: path.join(configDir, "overlays", "farewell-finalizer"), objects: [] };
+const finalizer: Variant = {
+  name: "farewell-finalizer (config/overlays/farewell-finalizer)",
+  dir: path.join(configDir, "overlays", "farewell-finalizer"),
+  objects: [],
+};
 
 let knative: Map<string, CrdVersionSchema>;
 let samples: KubeObject[];
@@ -139,7 +143,10 @@ describe("kustomize renders every variant", () => {
     const service = find(finalizer.objects, "Service", GREETER, "serving.knative.dev");
     const env = dig(service, "spec", "template", "spec", "containers", 0, "env");
     assert.ok(Array.isArray(env));
-    assert.deepEqual(env.filter((e) => dig(e, "name") === "FAREWELLS").map((e) => dig(e, "value")), ["finalizer"]);
+    assert.deepEqual(
+      env.filter((e) => dig(e, "name") === "FAREWELLS").map((e) => dig(e, "value")),
+      ["finalizer"],
+    );
     assert.equal(loadConfig(Object.fromEntries(env.map((e) => [String(dig(e, "name")), String(dig(e, "value"))]))).farewells, "finalizer");
     assert.deepEqual(checkRole(find(finalizer.objects, "Role", GREETER), [...GREETER_GRANTS, grant(MEMBER_GROUP, "members", "patch")]), []);
     assert.deepEqual(checkRole(find(finalizer.objects, "Role", SOURCE), SOURCE_GRANTS), []);
@@ -359,7 +366,12 @@ describe("the Member CRD", () => {
       },
       createEvent: () => Promise.resolve(),
     };
-    const converge = createConverge({ api: () => Promise.resolve(api), policy: { finalizer: true }, logger: createLogger({ level: "silent" }), now: () => new Date("2026-06-01T12:00:00Z") });
+    const converge = createConverge({
+      api: () => Promise.resolve(api),
+      policy: { finalizer: true },
+      logger: createLogger({ level: "silent" }),
+      now: () => new Date("2026-06-01T12:00:00Z"),
+    });
     const welcome = await converge(parseMember(stored), AbortSignal.timeout(5_000));
     assert.equal(welcome?.greeting.text, "welcome patrick to the team blue");
     stored = tampered(stored, (p) => void (mapAt(p, "metadata")["deletionTimestamp"] = "2026-06-01T12:05:00Z"));
@@ -389,7 +401,7 @@ describe("the Member CRD", () => {
     for (const [what, change, expected] of cases) {
       assert.match(schema.validate(tampered(patrick, change)).join("\n"), expected, what);
     }
-    assert.deepEqual(schema.validate(tampered(patrick, (m) => void (mapAt(m, "spec")["memberOf"] = ""))), [], "\"\" means no team");
+    assert.deepEqual(schema.validate(tampered(patrick, (m) => void (mapAt(m, "spec")["memberOf"] = ""))), [], '"" means no team');
     assert.deepEqual(schema.validate(tampered(patrick, (m) => void (mapAt(m, "spec")["memberOf"] = "Team_7.a-b"))), []);
   });
 });
@@ -407,9 +419,15 @@ describe("RBAC is exactly the least privilege", () => {
     });
 
     it(`${variant.name}: no other Role, binding or cluster-wide RBAC; each identity is its own ServiceAccount`, () => {
-      const rbac = variant.objects.filter((o) => groupOf(o.apiVersion) === "rbac.authorization.k8s.io").map((o) => `${o.kind}/${nameOf(o)}`).sort();
+      const rbac = variant.objects
+        .filter((o) => groupOf(o.apiVersion) === "rbac.authorization.k8s.io")
+        .map((o) => `${o.kind}/${nameOf(o)}`)
+        .sort();
       assert.deepEqual(rbac, [`Role/${GREETER}`, `Role/${SOURCE}`, `RoleBinding/${GREETER}`, `RoleBinding/${SOURCE}`]);
-      const accounts = variant.objects.filter((o) => o.kind === "ServiceAccount").map(nameOf).sort();
+      const accounts = variant.objects
+        .filter((o) => o.kind === "ServiceAccount")
+        .map(nameOf)
+        .sort();
       assert.deepEqual(accounts, [GREETER, SOURCE]);
       assert.equal(dig(find(variant.objects, "Service", GREETER, "serving.knative.dev"), "spec", "template", "spec", "serviceAccountName"), GREETER);
       assert.equal(dig(find(variant.objects, "ApiServerSource", SOURCE), "spec", "serviceAccountName"), SOURCE);
@@ -474,7 +492,10 @@ describe("the greeter's Knative Service", () => {
     assert.deepEqual([...read].filter((name) => !(name in values)).sort(), ["HOST", "PORT", "WATCH_NAMESPACE"]);
     assert.equal(config.logLevel, "info");
     assert.equal(config.recordGreetings, "auto");
-    assert.ok(config.shutdownGraceMs < Number(dig(service, "spec", "template", "spec", "timeoutSeconds")) * 1000, "shutdown grace within Knative's termination grace");
+    assert.ok(
+      config.shutdownGraceMs < Number(dig(service, "spec", "template", "spec", "timeoutSeconds")) * 1000,
+      "shutdown grace within Knative's termination grace",
+    );
   });
 
   for (const variant of variants) {
@@ -598,7 +619,10 @@ describe("the Broker variant routes without a reply loop", () => {
       assert.equal(to.length, 1, `${type} reaches the greeter exactly once`);
     }
     for (const trigger of triggers().filter((t) => deliversTo(t, GREETER))) {
-      assert.ok(APISERVER_TYPES.some((type) => triggerMatches(trigger, { type }) === "yes"), nameOf(trigger));
+      assert.ok(
+        APISERVER_TYPES.some((type) => triggerMatches(trigger, { type }) === "yes"),
+        nameOf(trigger),
+      );
       assert.equal(triggerMatches(trigger, { type: "dev.knative.apiserver.ref.add" }), "no", `${nameOf(trigger)} passes Reference-mode events`);
     }
   });
@@ -624,11 +648,14 @@ describe("the Broker variant routes without a reply loop", () => {
       ["no filter", (t) => void delete spec(t)["filter"]],
       ["an empty filter", (t) => void (spec(t)["filter"] = {})],
       ["an empty attributes filter", (t) => void (spec(t)["filter"] = { attributes: {} })],
-      ["type \"\" (any)", (t) => void (spec(t)["filter"] = { attributes: { type: "" } })],
+      ['type "" (any)', (t) => void (spec(t)["filter"] = { attributes: { type: "" } })],
       ["the greeting type", (t) => void (spec(t)["filter"] = { attributes: { type: GREETING_TYPE } })],
       ["only a source filter", (t) => void (spec(t)["filter"] = { attributes: { source: "https://10.96.0.1:443" } })],
       ["filters prefix com.apimeister", (t) => void (spec(t)["filters"] = [{ prefix: { type: "com.apimeister." } }])],
-      ["filters any of add or greeting", (t) => void (spec(t)["filters"] = [{ any: [{ exact: { type: APISERVER_TYPES[0] ?? "" } }, { suffix: { type: ".greeting" } }] }])],
+      [
+        "filters any of add or greeting",
+        (t) => void (spec(t)["filters"] = [{ any: [{ exact: { type: APISERVER_TYPES[0] ?? "" } }, { suffix: { type: ".greeting" } }] }]),
+      ],
       ["filters not add", (t) => void (spec(t)["filters"] = [{ not: { exact: { type: APISERVER_TYPES[0] ?? "" } } }])],
       ["a CESQL filter", (t) => void (spec(t)["filters"] = [{ cesql: "type LIKE 'dev.knative.%'" }])],
       [

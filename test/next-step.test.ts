@@ -154,7 +154,12 @@ describe("next-step: the level-triggered rules", () => {
 describe("next-step: farewell on a delete event", () => {
   const cases: [string, Member | undefined, Policy, boolean][] = [
     ["event mode, full object: always", member({ recordedTeam: "blue" }), eventMode, true],
-    ["event mode, the final object records a farewell (said through the finalizer before a mode switch): not again", member({ farewellRecorded: true }), eventMode, false],
+    [
+      "event mode, the final object records a farewell (said through the finalizer before a mode switch): not again",
+      member({ farewellRecorded: true }),
+      eventMode,
+      false,
+    ],
     ["event mode, bare reference: always", undefined, eventMode, true],
     ["finalizer mode, the final object records the farewell: said already", member({ farewellRecorded: true, finalizers: [] }), finalizerMode, false],
     ["finalizer mode, the final object records none (never held): say it", member({ recordedTeam: "blue" }), finalizerMode, true],

@@ -47,7 +47,10 @@ async function runContainer(env: Record<string, string> = {}): Promise<Running> 
   const url = `http://127.0.0.1:${port}`;
   const add = binaryEvent("dev.knative.apiserver.resource.add", memberObject("patrick", "blue"));
   for (;;) {
-    const status = await fetch(`${url}/`, { method: "POST", headers: add.headers, body: add.body }).then((r) => r.status, () => 0);
+    const status = await fetch(`${url}/`, { method: "POST", headers: add.headers, body: add.body }).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (performance.now() - startedAt > 30_000) throw new Error(`no greeting after 30 s: ${await logs(name)}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -56,7 +59,10 @@ async function runContainer(env: Record<string, string> = {}): Promise<Running> 
 }
 
 async function logs(name: string): Promise<string> {
-  const { stdout, stderr } = await exec("podman", [...GLOBAL, "logs", name]).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? "", stderr: err.stderr ?? "" }));
+  const { stdout, stderr } = await exec("podman", [...GLOBAL, "logs", name]).catch((err: { stdout?: string; stderr?: string }) => ({
+    stdout: err.stdout ?? "",
+    stderr: err.stderr ?? "",
+  }));
   return `${stdout}${stderr}`;
 }
 
@@ -64,7 +70,10 @@ async function remove(name: string): Promise<void> {
   await exec("podman", [...GLOBAL, "rm", "-f", "-t", "0", name]).catch(() => undefined);
 }
 
-describe("the image, built and run by podman", { skip: base === undefined ? "GREETER_BASE_IMAGE is not set: run npm run test:image" : false, timeout: 900_000 }, () => {
+describe("the image, built and run by podman", {
+  skip: base === undefined ? "GREETER_BASE_IMAGE is not set: run npm run test:image" : false,
+  timeout: 900_000,
+}, () => {
   const started: string[] = [];
   let buildMs = 0;
 
@@ -91,15 +100,25 @@ describe("the image, built and run by podman", { skip: base === undefined ? "GRE
     assert.ok(own - of < 10e6, `the app adds ${own - of} bytes`);
     // Every file in the final image that its base does not have.
     const list = async (image: string): Promise<Set<string>> =>
-      new Set((await podman(["run", "--rm", "--network", "host", ...LIMITS, "--user", "0", "--entrypoint", "find", image, "/", "-xdev", "-type", "f"])).split("\n").filter(Boolean));
+      new Set(
+        (await podman(["run", "--rm", "--network", "host", ...LIMITS, "--user", "0", "--entrypoint", "find", image, "/", "-xdev", "-type", "f"]))
+          .split("\n")
+          .filter(Boolean),
+      );
     const baseFiles = await list(base ?? "");
     const added = [...(await list(IMAGE))].filter((f) => !baseFiles.has(f)).sort();
     const unexpected = added.filter((f) => !/^\/app\/(package\.json|dist\/function\/[^/]+\.(mjs|txt)|\.compile-cache\/.+)$/.test(f));
     assert.deepEqual(unexpected, []);
     assert.ok(added.includes("/app/package.json"));
     assert.ok(added.some((f) => /^\/app\/dist\/function\/member-greeter\.mjs$/.test(f)));
-    assert.ok(added.some((f) => f.startsWith("/app/.compile-cache/")), "the compile cache is baked in");
-    assert.deepEqual(added.filter((f) => /node_modules|\.ts$|\/\.npm\/|npm-ca/.test(f)), []);
+    assert.ok(
+      added.some((f) => f.startsWith("/app/.compile-cache/")),
+      "the compile cache is baked in",
+    );
+    assert.deepEqual(
+      added.filter((f) => /node_modules|\.ts$|\/\.npm\/|npm-ca/.test(f)),
+      [],
+    );
     const history = await podman(["history", "--no-trunc", "--format", "{{.CreatedBy}}", IMAGE]);
     assert.doesNotMatch(history, /BEGIN CERTIFICATE/);
   });
@@ -111,7 +130,9 @@ describe("the image, built and run by podman", { skip: base === undefined ? "GRE
     const examples = curlExamples(readme);
     assert.ok(examples.length >= 8);
     for (const example of examples) await checkExample(example, running.url);
-    const inspect = JSON.parse(await podman(["inspect", running.name])) as [{ Config: { User: string }; HostConfig: { ReadonlyRootfs: boolean; CapDrop: string[] | null } }];
+    const inspect = JSON.parse(await podman(["inspect", running.name])) as [
+      { Config: { User: string }; HostConfig: { ReadonlyRootfs: boolean; CapDrop: string[] | null } },
+    ];
     assert.equal(inspect[0].Config.User, "1000:1000");
     assert.equal(inspect[0].HostConfig.ReadonlyRootfs, true);
     const status = await podman(["exec", running.name, "cat", "/proc/1/status"]);
@@ -127,7 +148,10 @@ describe("the image, built and run by podman", { skip: base === undefined ? "GRE
     const output = await logs(running.name);
     const accepted = [...output.matchAll(/V8 code cache for ESM file:\/\/(\/app\/dist\/function\/[^ ]+\.mjs) was accepted/g)].map((m) => m[1]);
     assert.ok(accepted.includes("/app/dist/function/member-greeter.mjs"), output);
-    assert.ok(accepted.some((f) => /\/startup-[^/]+\.mjs$/.test(f ?? "")), output);
+    assert.ok(
+      accepted.some((f) => /\/startup-[^/]+\.mjs$/.test(f ?? "")),
+      output,
+    );
     // Read-only: nothing persisted, nothing failed loudly.
     assert.doesNotMatch(output, /rejected|mismatch/i);
   });
@@ -164,6 +188,10 @@ describe("the image, built and run by podman", { skip: base === undefined ? "GRE
     const idle = `${running.name}-idle`;
     started.push(idle);
     await podman(["run", "--name", idle, "--network", "host", ...LIMITS, ...HARDENED, "--entrypoint", "true", IMAGE]);
-    assert.deepEqual((await podman(["diff", running.name])).trim().split("\n"), (await podman(["diff", idle])).trim().split("\n"), "podman diff: the greeter wrote nothing");
+    assert.deepEqual(
+      (await podman(["diff", running.name])).trim().split("\n"),
+      (await podman(["diff", idle])).trim().split("\n"),
+      "podman diff: the greeter wrote nothing",
+    );
   });
 });

@@ -88,7 +88,16 @@ export function quantity(value: unknown): number | undefined {
   const match = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zA-Z]*)$/.exec(value);
   if (match?.[1] === undefined) return undefined;
   const factors: Readonly<Record<string, number>> = {
-    "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+    "": 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
   };
   const factor = factors[match[2] ?? ""];
   return factor === undefined ? undefined : Number(match[1]) * factor;
@@ -125,7 +134,8 @@ export function checkKnativeService(service: KubeObject): string[] {
   const containers = dig(service, "spec", "template", "spec", "containers");
   if (!Array.isArray(containers) || containers.length !== 1) return [...problems, `${name}: must have exactly one container`];
   const container = containers[0];
-  if (!isPinnedImage(dig(container, "image"))) problems.push(`${name}: image ${JSON.stringify(dig(container, "image"))} must be pinned by tag (not latest) or digest`);
+  if (!isPinnedImage(dig(container, "image")))
+    problems.push(`${name}: image ${JSON.stringify(dig(container, "image"))} must be pinned by tag (not latest) or digest`);
   const resources = dig(container, "resources");
   for (const resource of ["cpu", "memory"]) {
     const request = quantity(dig(resources, "requests", resource));

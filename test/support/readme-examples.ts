@@ -52,10 +52,16 @@ export async function checkExample(example: Example, baseUrl: string): Promise<v
   const lines = stdout.replace(/\r/g, "").split("\n");
   const blank = lines.indexOf("");
   const [status, ...headers] = lines.slice(0, blank);
-  const body = lines.slice(blank + 1).join("\n").trim();
+  const body = lines
+    .slice(blank + 1)
+    .join("\n")
+    .trim();
   const shownBlank = example.expected.indexOf("");
   const [shownStatus, ...shownHeaders] = example.expected.slice(0, shownBlank);
-  const shownBody = example.expected.slice(shownBlank + 1).join("\n").trim();
+  const shownBody = example.expected
+    .slice(shownBlank + 1)
+    .join("\n")
+    .trim();
 
   assert.equal(status, shownStatus);
   const actual = new Map(headers.map((h) => [h.slice(0, h.indexOf(":")).toLowerCase(), h.slice(h.indexOf(":") + 1).trim()]));

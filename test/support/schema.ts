@@ -18,9 +18,7 @@ import { dig, groupOf, isMap, readObjects, type Json, type JsonMap, type KubeObj
 
 // ajv-formats is CommonJS; depending on how Node's loader exposes it, the function is the default export or its `default`.
 type AddFormats = (ajv: Ajv) => Ajv;
-const addFormats: AddFormats = (typeof addFormatsModule === "function"
-  ? addFormatsModule
-  : (addFormatsModule as unknown as { default: AddFormats }).default);
+const addFormats: AddFormats = typeof addFormatsModule === "function" ? addFormatsModule : (addFormatsModule as unknown as { default: AddFormats }).default;
 
 /** A checker: the problems it finds, [] for none. */
 export type Validate = (object: unknown) => string[];
@@ -46,9 +44,7 @@ function toJsonSchema(node: Json, root: boolean): Json {
       case "properties":
       case "patternProperties":
       case "definitions":
-        out[key] = isMap(value)
-          ? Object.fromEntries(Object.entries(value).map(([name, child]) => [name, toJsonSchema(child, false)]))
-          : value;
+        out[key] = isMap(value) ? Object.fromEntries(Object.entries(value).map(([name, child]) => [name, toJsonSchema(child, false)])) : value;
         break;
       case "items":
       case "additionalProperties":
