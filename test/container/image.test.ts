@@ -12,7 +12,10 @@ import { existsSync } from "node:fs";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { binaryEvent, memberObject } from "../support/greeter-server.ts";
+import { chmod } from "node:fs/promises";
+import path from "node:path";
+import { startFakeApiServer } from "../support/fake-apiserver.ts";
+import { binaryEvent, memberObject, post } from "../support/greeter-server.ts";
 import { freePort } from "../support/ports.ts";
 import { checkExample, curlExamples, readme, repoRoot } from "../support/readme-examples.ts";
 
@@ -38,12 +41,12 @@ interface Running {
 }
 
 let counter = 0;
-async function runContainer(env: Record<string, string> = {}): Promise<Running> {
+async function runContainer(env: Record<string, string> = {}, extra: readonly string[] = []): Promise<Running> {
   const port = await freePort();
   const name = `member-greeter-test-${process.pid}-${counter++}`;
   const envArgs = Object.entries({ PORT: String(port), HOST: "127.0.0.1", ...env }).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
   const startedAt = performance.now();
-  await podman(["run", "-d", "--name", name, "--network", "host", ...LIMITS, ...HARDENED, ...envArgs, IMAGE]);
+  await podman(["run", "-d", "--name", name, "--network", "host", ...LIMITS, ...HARDENED, ...extra, ...envArgs, IMAGE]);
   const url = `http://127.0.0.1:${port}`;
   const add = binaryEvent("dev.knative.apiserver.resource.add", memberObject("patrick", "blue"));
   for (;;) {
@@ -194,4 +197,79 @@ describe("the image, built and run by podman", {
       "podman diff: the greeter wrote nothing",
     );
   });
+
+  it("loads its Kubernetes chunk on first use: a Reference-mode add read and claimed through a stand-in API server", async () => {
+    const api = await startFakeApiServer();
+    try {
+      // The kubeconfig is mounted read-only, as a Secret would be; uid 1000 must be able to read it.
+      await chmod(path.dirname(api.kubeconfig), 0o755);
+      await chmod(api.kubeconfig, 0o644);
+      api.members.set("default/patrick", memberObject("patrick", "blue"));
+      api.members.set("default/grace", memberObject("grace", "green"));
+      const running = await runContainer({ KUBECONFIG: "/config/kubeconfig" }, ["-v", `${api.kubeconfig}:/config/kubeconfig:ro`]);
+      started.push(running.name);
+      // runContainer's own greeting claimed patrick already: grace comes by reference only.
+      const add = binaryEvent("dev.knative.apiserver.ref.add", {
+        kind: "Member",
+        namespace: "default",
+        name: "grace",
+        apiVersion: "helloworld.apimeister.com/v1",
+      });
+      const reply = await post(`${running.url}/`, add.headers, add.body);
+      assert.equal(reply.status, 200, `${reply.text}\n${await logs(running.name)}`);
+      assert.equal((reply.json() as { greeting?: unknown }).greeting, "welcome grace to the team green");
+      assert.equal((api.members.get("default/grace")?.["status"] as { team?: unknown } | undefined)?.team, "green");
+      assert.ok(
+        api.requests.some((r) => r.method === "GET" && r.path.endsWith("/members/grace")),
+        "read by reference",
+      );
+      await podman(["stop", "-t", "10", running.name]);
+      assert.equal((await podman(["inspect", "--format", "{{.State.ExitCode}}", running.name])).trim(), "0");
+      assert.doesNotMatch(await logs(running.name), /"level":"error"/);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("cold start: container start to the first 200 greeting, beside node . on the host (reported, not asserted)", async (t) => {
+    const rounds = 5;
+    const container: number[] = [];
+    const host: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const running = await runContainer();
+      container.push(running.firstGreetingMs);
+      await remove(running.name);
+      host.push(await hostColdStart());
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+    t.diagnostic(
+      `cold start to first greeting, median of ${rounds}: container ${median(container).toFixed(0)} ms (${container.map((x) => x.toFixed(0)).join(", ")}), node . on the host ${median(host).toFixed(0)} ms (${host.map((x) => x.toFixed(0)).join(", ")})`,
+    );
+    assert.equal(container.length, rounds);
+  });
 });
+
+/** `node .` on the host, timed like runContainer: spawn to the first 200 greeting. */
+async function hostColdStart(): Promise<number> {
+  const port = await freePort();
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, ["."], {
+    cwd: repoRoot,
+    env: { PATH: process.env["PATH"] ?? "", PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "silent" },
+    stdio: "ignore",
+  });
+  try {
+    const add = binaryEvent("dev.knative.apiserver.resource.add", memberObject("patrick", "blue"));
+    for (;;) {
+      const status = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", headers: add.headers, body: add.body }).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (status === 200) return performance.now() - startedAt;
+      if (performance.now() - startedAt > 30_000) throw new Error("node . gave no greeting within 30 s");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    child.kill("SIGTERM");
+  }
+}
