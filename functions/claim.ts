@@ -6,6 +6,7 @@
 // in step: nothing to say) and never retries a write blindly.
 import { KubeError } from "./kube-errors.ts";
 import type { KubeApi, MemberStatus } from "./kube-client.ts";
+import { eventName, eventReasons, writePendingEvent } from "./recorder.ts";
 import { nextStep, type Policy } from "./next-step.ts";
 import type { Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
@@ -34,13 +35,20 @@ function isFull(start: Member | MemberRef): start is Member {
   return "team" in start;
 }
 
+/**
+ * The claim: what is said, when, and the Kubernetes Event it owes, by a name
+ * unique to this claim. The mark stays until the Event exists, so an Event
+ * that a crash or an outage kept from being written is written by the next
+ * convergence of this Member (an event, or the resync).
+ */
 function statusFor(greeting: Greeting, member: Member, time: Date): MemberStatus {
   const at = time.toISOString();
   const observed = member.generation === undefined ? {} : { observedGeneration: member.generation };
+  const pendingEvent = { name: eventName(greeting, member, `${member.uid ?? ""}/${at}`), reason: eventReasons[greeting.reason] };
   if (greeting.reason === "farewell") {
-    return { team: member.recordedTeam ?? member.team, greeting: greeting.text, greetedAt: at, farewellAt: at, ...observed };
+    return { team: member.recordedTeam ?? member.team, greeting: greeting.text, greetedAt: at, farewellAt: at, ...observed, pendingEvent };
   }
-  return { team: member.team, greeting: greeting.text, greetedAt: at, ...observed };
+  return { team: member.team, greeting: greeting.text, greetedAt: at, ...observed, pendingEvent };
 }
 
 export function createConverge(options: ClaimOptions): Converge {
@@ -86,6 +94,9 @@ export function createConverge(options: ClaimOptions): Converge {
       if (step.kind === "none") break;
       // One greeting per convergence: whatever the rules say next is for a later one.
       if (step.kind === "claim" && claimed !== undefined) break;
+      // The Event of the claim just made is written off the reply path (recorder.ts), unless
+      // the Member is on its way out: then before its finalizer goes, and the mark with it.
+      if (step.kind === "record-event" && claimed !== undefined && !member.deleting) break;
       if (writes++ === maxWrites) {
         const message = `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`;
         if (claimed === undefined) throw new KubeError("conflict", message);
@@ -100,6 +111,9 @@ export function createConverge(options: ClaimOptions): Converge {
           const status = statusFor(step.greeting, member, now());
           member = await writeClaim(ref, version, status, signal);
           claimed = { greeting: step.greeting, member };
+        } else if (step.kind === "record-event") {
+          member = parsed(await writePendingEvent(await api(), member, step, now(), signal), ref);
+          logger.debug("owed Event written", { member: ref.name, namespace: ref.namespace, event: step.name });
         } else {
           member = parsed(await (await api()).patchMemberFinalizers(ref, version, step.finalizers, signal), ref);
           logger.debug(`finalizers set: ${step.why}`, { member: ref.name, namespace: ref.namespace });

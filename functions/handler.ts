@@ -64,8 +64,7 @@ export function createHandler(options: HandlerOptions): Handler {
     return { kind: "ignored", reason };
   };
 
-  /** `key` names the Event of a greeting no claim names (see recorder.ts). */
-  const say = (greeting: Greeting, event: CloudEventV1<unknown>, member: Member | MemberRef | undefined, key?: string): void => {
+  const say = (greeting: Greeting, event: CloudEventV1<unknown>): void => {
     logger.info(greeting.text, {
       member: greeting.member.name,
       namespace: greeting.member.namespace,
@@ -74,7 +73,12 @@ export function createHandler(options: HandlerOptions): Handler {
       eventId: event.id,
       eventType: event.type,
     });
-    if (claims !== undefined && member !== undefined) claims.recorder.record(greeting, member, key);
+  };
+
+  /** A claimed greeting: said, and the Event its claim owes written off the reply path. */
+  const sayClaimed = (claimed: Claimed, event: CloudEventV1<unknown>): void => {
+    say(claimed.greeting, event);
+    claims?.recorder.recordPending(claimed.member);
   };
 
   const reply = (greeting: Greeting): Outcome => ({
@@ -115,7 +119,7 @@ export function createHandler(options: HandlerOptions): Handler {
       greeting = greetingFromEvent(said);
     }
     if (greeting === undefined) return ignore(event, "no team change to greet");
-    say(greeting, event, undefined);
+    say(greeting, event);
     return reply(greeting);
   };
 
@@ -124,7 +128,7 @@ export function createHandler(options: HandlerOptions): Handler {
     if (said.kind === "other") return ignore(event, said.why);
     if (said.kind === "resync") {
       if (claims === undefined) return ignore(event, "resync needs a cluster where greetings are recorded");
-      await claims.resync((claimed) => say(claimed.greeting, event, claimed.member));
+      await claims.resync((claimed) => sayClaimed(claimed, event));
       return { kind: "ignored", reason: "resync done" };
     }
     if (claims === undefined) return unrecorded(event, said);
@@ -138,13 +142,14 @@ export function createHandler(options: HandlerOptions): Handler {
       // The final object's uid and resourceVersion name this deletion, however often it is
       // delivered; a bare reference has only the delivery's id.
       const final = said.kind === "member" && said.member.resourceVersion !== undefined ? said.member : undefined;
-      say(greeting, event, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined);
+      say(greeting, event);
+      claims.recorder.record(greeting, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined);
       return reply(greeting);
     }
 
     const claimed: Claimed | undefined = await claims.converge(said.kind === "member" ? said.member : said.ref, AbortSignal.timeout(timeoutMs));
     if (claimed === undefined) return ignore(event, "nothing to greet: in step already, claimed by another delivery, or gone");
-    say(claimed.greeting, event, claimed.member);
+    sayClaimed(claimed, event);
     return reply(claimed.greeting);
   };
 }

@@ -21,13 +21,23 @@ import type { ClusterAccess } from "./cluster-access.ts";
 import { KubeError } from "./kube-errors.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
 
+/** The Event a claim still owes: written by the claim, removed once the Event exists. */
+export interface PendingEvent {
+  readonly name: string;
+  readonly reason: string;
+}
+
 export interface MemberStatus {
   readonly team: string;
   readonly greeting: string;
   readonly greetedAt: string;
   readonly observedGeneration?: number;
   readonly farewellAt?: string;
+  readonly pendingEvent?: PendingEvent;
 }
+
+/** What a status merge patch may carry: a claim, or `pendingEvent: null` once its Event exists. */
+export type StatusPatch = MemberStatus | { readonly pendingEvent: null };
 
 export interface MemberEvent {
   /** The Event's own name: the same for every retry of one greeting, so a retried create cannot make a second Event. */
@@ -50,7 +60,7 @@ export interface KubeApi {
   getMember(ref: MemberRef, signal?: AbortSignal): Promise<JsonObject | undefined>;
   listMembers(namespace: string, page: { readonly limit: number; readonly continue?: string | undefined }, signal?: AbortSignal): Promise<MemberPage>;
   /** Merge-patches status if the Member is still at resourceVersion; returns the Member as written. */
-  patchMemberStatus(ref: MemberRef, resourceVersion: string, status: MemberStatus, signal?: AbortSignal): Promise<JsonObject>;
+  patchMemberStatus(ref: MemberRef, resourceVersion: string, status: StatusPatch, signal?: AbortSignal): Promise<JsonObject>;
   /** Replaces metadata.finalizers if the Member is still at resourceVersion; returns the Member as written. */
   patchMemberFinalizers(ref: MemberRef, resourceVersion: string, finalizers: readonly string[], signal?: AbortSignal): Promise<JsonObject>;
   /** Creates the Event; one that exists already (a retry that had reached the server) is success. */

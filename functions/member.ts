@@ -28,6 +28,8 @@ export interface Member extends MemberRef {
   readonly finalizers: readonly string[];
   /** status.farewellAt is set: the farewell was said and recorded (finalizer mode). */
   readonly farewellRecorded: boolean;
+  /** status.pendingEvent: the Kubernetes Event the last claim still owes. */
+  readonly pendingEvent: { readonly name: string; readonly reason: string } | undefined;
   /** status.greeting and status.greetedAt: the last claim written. */
   readonly recordedGreeting: string | undefined;
   readonly recordedAt: string | undefined;
@@ -133,9 +135,19 @@ export function parseMember(data: JsonObject, fallbackNamespace?: string): Membe
     deleting: optionalString(metadata, "deletionTimestamp", "data.metadata") !== undefined,
     finalizers: Array.isArray(finalizers) ? (finalizers as string[]) : [],
     farewellRecorded: status !== undefined && optionalString(status, "farewellAt", "data.status") !== undefined,
+    pendingEvent: pendingEventOf(status),
     recordedGreeting: status && optionalString(status, "greeting", "data.status"),
     recordedAt: status && optionalString(status, "greetedAt", "data.status"),
   };
+}
+
+function pendingEventOf(status: JsonObject | undefined): Member["pendingEvent"] {
+  const pending = status && optionalObject(status, "pendingEvent", "data.status");
+  if (pending === undefined) return undefined;
+  const name = optionalString(pending, "name", "data.status.pendingEvent");
+  const reason = optionalString(pending, "reason", "data.status.pendingEvent");
+  if (name === undefined || reason === undefined) throw invalid("data.status.pendingEvent needs a name and a reason");
+  return { name, reason };
 }
 
 /** A Reference-mode object reference: {kind, namespace, name, apiVersion}. */

@@ -17,7 +17,9 @@ export type Step =
   | { readonly kind: "none"; readonly why: string }
   /** Write status to record the greeting: the commit point. The greeting is said only once this write succeeded. */
   | { readonly kind: "claim"; readonly greeting: Greeting }
-  | { readonly kind: "set-finalizers"; readonly finalizers: readonly string[]; readonly why: string };
+  | { readonly kind: "set-finalizers"; readonly finalizers: readonly string[]; readonly why: string }
+  /** Write the Kubernetes Event an earlier claim recorded as owed (status.pendingEvent), then clear the mark. */
+  | { readonly kind: "record-event"; readonly name: string; readonly reason: string; readonly message: string };
 
 export function nextStep(member: Member, policy: Policy): Step {
   const ours = member.finalizers.includes(FAREWELL_FINALIZER);
@@ -31,15 +33,23 @@ export function nextStep(member: Member, policy: Policy): Step {
         greeting: { text: farewellText(member.name), reason: "farewell", member: { name: member.name, namespace: member.namespace, team: member.team } },
       };
     }
+    // The Event first: once the finalizer is gone, so is the mark that it is owed.
+    if (member.pendingEvent !== undefined) return recordEvent(member, member.pendingEvent);
     return { kind: "set-finalizers", finalizers: member.finalizers.filter((f) => f !== FAREWELL_FINALIZER), why: "farewell said: let the deletion finish" };
   }
   // First the finalizer, then the welcome: once greeted, a deletion cannot slip by unseen.
   if (policy.finalizer && !ours) {
     return { kind: "set-finalizers", finalizers: [...member.finalizers, FAREWELL_FINALIZER], why: "hold the Member for its farewell" };
   }
+  // Before a new claim, which would replace the mark of the Event still owed.
+  if (member.pendingEvent !== undefined) return recordEvent(member, member.pendingEvent);
   const greeting = greetingForState(member);
   if (greeting === undefined) return { kind: "none", why: "greeted already, team unchanged" };
   return { kind: "claim", greeting };
+}
+
+function recordEvent(member: Member, pending: { readonly name: string; readonly reason: string }): Step {
+  return { kind: "record-event", name: pending.name, reason: pending.reason, message: member.recordedGreeting ?? "" };
 }
 
 /**

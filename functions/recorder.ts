@@ -1,17 +1,19 @@
-// Records a greeting that was claimed as a core/v1 Event on the Member, so
-// that `kubectl describe member` shows it. The claim (the status write) is the
-// commit point, so the Event is written after it and does not hold up the
-// reply; shutdown waits for what is still being written (`settle`).
+// Records a greeting as a core/v1 Event on the Member, so that `kubectl
+// describe member` shows it. The claim (the status write) is the commit point,
+// so the Event is written after it and does not hold up the reply; shutdown
+// waits for what is still being written (`settle`).
 //
-// The Event's name is derived from the claim (the Member's uid and the
-// resourceVersion the claim wrote), so a retried create of one greeting finds
-// it exists (409, success) instead of making a second Event.
+// A claim names its Event in status.pendingEvent (claim.ts). Once the Event
+// exists the mark is cleared; an Event that a crash or an outage kept from
+// being written is still owed, and the Member's next convergence writes it.
+// The name is unique to the claim, so a retried create finds it exists (409,
+// success) instead of making a second Event.
 import { createHash } from "node:crypto";
 import type { Greeting, Reason } from "./greeting.ts";
 import type { KubeApi } from "./kube-client.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
-import type { Member, MemberRef } from "./member.ts";
+import { parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
 
 export const eventReasons: Readonly<Record<Reason, string>> = {
   welcome: "Welcomed",
@@ -20,6 +22,8 @@ export const eventReasons: Readonly<Record<Reason, string>> = {
 };
 
 export interface EventRecorder {
+  /** After a claim: writes the Event it owes (member.pendingEvent), then clears the mark. Never throws, never waits. */
+  recordPending(member: Member): void;
   /**
    * Starts writing the Event for a greeting; never throws, never waits. `key`
    * names the greeting where no claim does (a farewell from a delete event:
@@ -57,6 +61,24 @@ export function eventName(greeting: Greeting, member: Member | MemberRef, key?: 
   // A cut Member name may end in '-' or '.', which may not stand before the '.' that follows.
   const prefix = member.name.slice(0, NAME_MAX - suffix.length - 1).replace(/[-.]+$/, "");
   return `${prefix}.${suffix}`;
+}
+
+/**
+ * Writes the Event a claim owes and clears the mark, under the resourceVersion
+ * the Member had (409 if it changed meanwhile: the caller reads it again).
+ * Returns the Member as written.
+ */
+export async function writePendingEvent(
+  kube: KubeApi,
+  member: Member,
+  pending: { readonly name: string; readonly reason: string; readonly message: string },
+  time: Date,
+  signal?: AbortSignal,
+): Promise<JsonObject> {
+  const ref = { name: member.name, namespace: member.namespace };
+  await kube.createEvent({ name: pending.name, member: { ...ref, uid: member.uid }, reason: pending.reason, message: pending.message, time }, signal);
+  if (member.resourceVersion === undefined) throw new KubeError("rejected", `member ${member.namespace}/${member.name} has no resourceVersion`);
+  return kube.patchMemberStatus(ref, member.resourceVersion, { pendingEvent: null }, signal);
 }
 
 export function createRecorder(options: RecorderOptions): EventRecorder {
@@ -107,15 +129,51 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     }
   };
 
+  /** The owed Event of a claim, retried while the API server is unavailable; a Member that changed meanwhile is read again. */
+  const writePending = async (claimed: Member): Promise<void> => {
+    let member: Member | undefined = claimed;
+    const owed = claimed.pendingEvent;
+    if (owed === undefined) return;
+    const fields = { member: claimed.name, namespace: claimed.namespace, reason: owed.reason };
+    for (let attempt = 0; member?.pendingEvent?.name === owed.name; attempt++) {
+      try {
+        await writePendingEvent(await api(), member, { ...owed, message: member.recordedGreeting ?? "" }, now());
+        return;
+      } catch (err) {
+        const delay = delays[attempt];
+        const again = err instanceof KubeError && (err.kind === "unavailable" || err.kind === "conflict") && delay !== undefined;
+        if (!again) {
+          // Still owed: the Member's next convergence (an event, or the resync) writes it.
+          logger.warn(`recording the greeting as an Event failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, attempts: attempt + 1 });
+          return;
+        }
+        if (err.kind === "unavailable") await sleep(delay);
+        try {
+          const object = await (await api()).getMember(claimed);
+          member = object === undefined ? undefined : parseMember(object, claimed.namespace);
+        } catch {
+          // Try the write again with what we have; it says what is wrong.
+        }
+      }
+    }
+  };
+
+  const enqueue = (run: () => Promise<void>): void => {
+    const written: Promise<void> = turn()
+      .then(run)
+      .finally(() => {
+        done();
+        inFlight.delete(written);
+      });
+    inFlight.add(written);
+  };
+
   return {
+    recordPending(member) {
+      enqueue(() => writePending(member));
+    },
     record(greeting, member, key) {
-      const written: Promise<void> = turn()
-        .then(() => write(greeting, member, key))
-        .finally(() => {
-          done();
-          inFlight.delete(written);
-        });
-      inFlight.add(written);
+      enqueue(() => write(greeting, member, key));
     },
     async settle() {
       while (inFlight.size > 0) await Promise.all(inFlight);

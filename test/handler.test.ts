@@ -358,7 +358,11 @@ describe("handler with claims: claim, then say", () => {
     const claims: Claims = {
       converge: async (_start, signal) => void signals.push(signal),
       policy: { finalizer: false },
-      recorder: { record: () => assert.fail("nothing claimed, nothing recorded"), settle: async () => {} },
+      recorder: {
+        record: () => assert.fail("nothing claimed, nothing recorded"),
+        recordPending: () => assert.fail("nothing claimed, nothing recorded"),
+        settle: async () => {},
+      },
       resync: () => assert.fail("no resync"),
     };
     const { handle } = setup({ claims, timeoutMs: 20 });

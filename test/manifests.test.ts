@@ -10,7 +10,7 @@ import path from "node:path";
 import { before, describe, it } from "node:test";
 import { loadConfig, type Env } from "../functions/config.ts";
 import { GREETING_TYPE } from "../functions/handler.ts";
-import type { KubeApi, MemberStatus } from "../functions/kube-client.ts";
+import type { KubeApi, MemberStatus, StatusPatch } from "../functions/kube-client.ts";
 import { createLogger } from "../functions/logger.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, parseMember } from "../functions/member.ts";
 import { createConverge } from "../functions/claim.ts";
@@ -318,7 +318,7 @@ describe("the Member CRD", () => {
     assert.equal(dig(schema, "properties", "spec", "properties", "memberOf", "maxLength"), 63);
     assert.deepEqual(dig(schema, "properties", "spec", "required"), undefined, "memberOf is optional");
     const status = dig(schema, "properties", "status", "properties");
-    assert.deepEqual(isMap(status) ? Object.keys(status).sort() : [], ["farewellAt", "greetedAt", "greeting", "observedGeneration", "team"]);
+    assert.deepEqual(isMap(status) ? Object.keys(status).sort() : [], ["farewellAt", "greetedAt", "greeting", "observedGeneration", "pendingEvent", "team"]);
     assert.deepEqual(checkStructural({ type: "object", properties: { spec: { properties: {} } } }), [".spec: has no type"]);
   });
 
@@ -350,11 +350,14 @@ describe("the Member CRD", () => {
       mapAt(p, "metadata")["resourceVersion"] = "1";
     });
     const written: MemberStatus[] = [];
-    const write = (status: MemberStatus): Promise<JsonMap> => {
-      written.push(status);
+    let version = 1;
+    const write = (patch: StatusPatch): Promise<JsonMap> => {
+      if ("greeting" in patch) written.push(patch);
       stored = tampered(stored, (p) => {
-        p["status"] = JSON.parse(JSON.stringify(status)) as JsonMap;
-        mapAt(p, "metadata")["resourceVersion"] = String(written.length + 1);
+        // A merge patch: null removes (the owed Event's mark, once it is written).
+        const merged: JsonMap = { ...(isMap(p["status"]) ? p["status"] : {}), ...(JSON.parse(JSON.stringify(patch)) as JsonMap) };
+        p["status"] = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== null));
+        mapAt(p, "metadata")["resourceVersion"] = String(++version);
       });
       return Promise.resolve(stored);
     };
@@ -386,6 +389,10 @@ describe("the Member CRD", () => {
     }
     assert.equal(written[0]?.team, "blue");
     assert.equal(written[1]?.farewellAt, "2026-06-01T12:00:00.000Z");
+    assert.deepEqual(written.map((s) => s.pendingEvent?.reason), ["Welcomed", "SaidFarewell"]);
+    // The farewell's Event was written before the finalizer went: its mark is cleared.
+    assert.equal(dig(stored, "status", "pendingEvent"), undefined);
+    assert.deepEqual(schema.validate(stored), []);
   });
 
   it("rejects Members it should not accept", () => {

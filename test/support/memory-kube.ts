@@ -383,6 +383,7 @@ export function memberFixture(overrides: Partial<Member> = {}): Member {
     deleting: false,
     finalizers: [],
     farewellRecorded: false,
+    pendingEvent: undefined,
     recordedGreeting: undefined,
     recordedAt: undefined,
     ...overrides,
