@@ -75,10 +75,14 @@ export function createHandler(options: HandlerOptions): Handler {
     });
   };
 
-  /** A claimed greeting: said, and the Event its claim owes written off the reply path. */
+  /**
+   * A claimed greeting: said, and the Event its claim owes written off the reply
+   * path; for a Member on its way out the convergence wrote it already, before
+   * the finalizer (and the mark) went.
+   */
   const sayClaimed = (claimed: Claimed, event: CloudEventV1<unknown>): void => {
     say(claimed.greeting, event);
-    claims?.recorder.recordPending(claimed.member);
+    if (!claimed.member.deleting) claims?.recorder.recordPending(claimed.member);
   };
 
   const reply = (greeting: Greeting): Outcome => ({

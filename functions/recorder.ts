@@ -140,6 +140,8 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
         await writePendingEvent(await api(), member, { ...owed, message: member.recordedGreeting ?? "" }, now());
         return;
       } catch (err) {
+        // Gone meanwhile: the Event was created before the mark was to be cleared, and the mark went with the Member.
+        if (err instanceof KubeError && err.kind === "not-found") return;
         const delay = delays[attempt];
         const again = err instanceof KubeError && (err.kind === "unavailable" || err.kind === "conflict") && delay !== undefined;
         if (!again) {
