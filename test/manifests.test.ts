@@ -389,7 +389,10 @@ describe("the Member CRD", () => {
     }
     assert.equal(written[0]?.team, "blue");
     assert.equal(written[1]?.farewellAt, "2026-06-01T12:00:00.000Z");
-    assert.deepEqual(written.map((s) => s.pendingEvent?.reason), ["Welcomed", "SaidFarewell"]);
+    assert.deepEqual(
+      written.map((s) => s.pendingEvent?.reason),
+      ["Welcomed", "SaidFarewell"],
+    );
     // The farewell's Event was written before the finalizer went: its mark is cleared.
     assert.equal(dig(stored, "status", "pendingEvent"), undefined);
     assert.deepEqual(schema.validate(stored), []);

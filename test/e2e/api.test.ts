@@ -40,7 +40,12 @@ describe("config/ on a real API server", () => {
   it("the Member CRD and Knative's CRDs are Established", async () => {
     const { cp, crds } = c();
     assert.ok(crds.includes("members.helloworld.apimeister.com"));
-    for (const name of ["apiserversources.sources.knative.dev", "brokers.eventing.knative.dev", "triggers.eventing.knative.dev", "services.serving.knative.dev"]) {
+    for (const name of [
+      "apiserversources.sources.knative.dev",
+      "brokers.eventing.knative.dev",
+      "triggers.eventing.knative.dev",
+      "services.serving.knative.dev",
+    ]) {
       assert.ok(crds.includes(name), name);
     }
     for (const name of crds) {
@@ -72,7 +77,12 @@ describe("config/ on a real API server", () => {
     const { cp, rendered } = c();
     const rbac = rbacObjects(rendered);
     assert.deepEqual(rbac.map((o) => `${o.kind}/${nameOf(o)}`).sort(), [
-      `Role/${GREETER_SA}`, `Role/${SOURCE_SA}`, `RoleBinding/${GREETER_SA}`, `RoleBinding/${SOURCE_SA}`, `ServiceAccount/${GREETER_SA}`, `ServiceAccount/${SOURCE_SA}`,
+      `Role/${GREETER_SA}`,
+      `Role/${SOURCE_SA}`,
+      `RoleBinding/${GREETER_SA}`,
+      `RoleBinding/${SOURCE_SA}`,
+      `ServiceAccount/${GREETER_SA}`,
+      `ServiceAccount/${SOURCE_SA}`,
     ]);
     for (const object of rbac.filter((o) => o.kind !== "ServiceAccount")) {
       const live = (await cp.kubectlJson(["get", `${object.kind.toLowerCase()}.rbac.authorization.k8s.io`, nameOf(object), "-n", NAMESPACE])) as Obj;
@@ -90,9 +100,14 @@ describe("config/ on a real API server", () => {
       ["blue team", /spec\.memberOf in body should match/],
       ["x".repeat(64), /spec\.memberOf: Too long/],
     ] as const) {
-      const result = await cp.kubectl(["apply", "--validate=false", "-f", "-"], { input: JSON.stringify({
-        apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "invalid", namespace: NAMESPACE }, spec: { memberOf },
-      }) });
+      const result = await cp.kubectl(["apply", "--validate=false", "-f", "-"], {
+        input: JSON.stringify({
+          apiVersion: "helloworld.apimeister.com/v1",
+          kind: "Member",
+          metadata: { name: "invalid", namespace: NAMESPACE },
+          spec: { memberOf },
+        }),
+      });
       assert.notEqual(result.code, 0, `${JSON.stringify(memberOf)} was accepted`);
       assert.match(result.stderr, message);
     }
@@ -112,34 +127,72 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
   const matrix: { sa: string; yes: [string, string, ...string[]][]; no: [string, string, ...string[]][] }[] = [
     {
       sa: SOURCE_SA,
-      yes: [["get", MEMBERS], ["list", MEMBERS], ["watch", MEMBERS]],
+      yes: [
+        ["get", MEMBERS],
+        ["list", MEMBERS],
+        ["watch", MEMBERS],
+      ],
       no: [
-        ["create", MEMBERS], ["update", MEMBERS], ["patch", MEMBERS], ["delete", MEMBERS], ["deletecollection", MEMBERS],
-        ["patch", MEMBERS, "--subresource=status"], ["update", MEMBERS, "--subresource=status"], ["get", MEMBERS, "--subresource=status"],
-        ["create", "events"], ["get", "secrets"], ["list", "secrets"], ["get", "configmaps"], ["create", "pods"],
-        ["create", "serviceaccounts/token"], ["get", "leases.coordination.k8s.io"],
-        ["list", MEMBERS, "--namespace=kube-system"], ["watch", MEMBERS, "--all-namespaces"],
+        ["create", MEMBERS],
+        ["update", MEMBERS],
+        ["patch", MEMBERS],
+        ["delete", MEMBERS],
+        ["deletecollection", MEMBERS],
+        ["patch", MEMBERS, "--subresource=status"],
+        ["update", MEMBERS, "--subresource=status"],
+        ["get", MEMBERS, "--subresource=status"],
+        ["create", "events"],
+        ["get", "secrets"],
+        ["list", "secrets"],
+        ["get", "configmaps"],
+        ["create", "pods"],
+        ["create", "serviceaccounts/token"],
+        ["get", "leases.coordination.k8s.io"],
+        ["list", MEMBERS, "--namespace=kube-system"],
+        ["watch", MEMBERS, "--all-namespaces"],
       ],
     },
     {
       sa: GREETER_SA,
-      yes: [["get", MEMBERS], ["list", MEMBERS], ["patch", MEMBERS, "--subresource=status"], ["create", "events"]],
+      yes: [
+        ["get", MEMBERS],
+        ["list", MEMBERS],
+        ["patch", MEMBERS, "--subresource=status"],
+        ["create", "events"],
+      ],
       no: [
-        ["watch", MEMBERS], ["list", MEMBERS, "--namespace=kube-system"], ["create", MEMBERS], ["update", MEMBERS], ["patch", MEMBERS], ["delete", MEMBERS],
-        ["update", MEMBERS, "--subresource=status"], ["get", MEMBERS, "--subresource=status"],
-        ["get", "events"], ["list", "events"], ["patch", "events"], ["delete", "events"], ["create", "events.events.k8s.io"],
-        ["get", "secrets"], ["list", "secrets"], ["get", "configmaps"], ["create", "pods"], ["create", "serviceaccounts/token"],
-        ["get", MEMBERS, "--namespace=kube-system"], ["create", "events", "--namespace=kube-system"],
+        ["watch", MEMBERS],
+        ["list", MEMBERS, "--namespace=kube-system"],
+        ["create", MEMBERS],
+        ["update", MEMBERS],
+        ["patch", MEMBERS],
+        ["delete", MEMBERS],
+        ["update", MEMBERS, "--subresource=status"],
+        ["get", MEMBERS, "--subresource=status"],
+        ["get", "events"],
+        ["list", "events"],
+        ["patch", "events"],
+        ["delete", "events"],
+        ["create", "events.events.k8s.io"],
+        ["get", "secrets"],
+        ["list", "secrets"],
+        ["get", "configmaps"],
+        ["create", "pods"],
+        ["create", "serviceaccounts/token"],
+        ["get", MEMBERS, "--namespace=kube-system"],
+        ["create", "events", "--namespace=kube-system"],
       ],
     },
   ];
 
   for (const { sa, yes, no } of matrix) {
     it(`${sa}: allowed ${yes.map((x) => x.join(" ")).join(", ")}`, async () => {
-      for (const [verb, resource, ...extra] of yes) assert.equal(await can(sa, verb, resource, extra), true, `${sa} may ${verb} ${resource} ${extra.join(" ")}`);
+      for (const [verb, resource, ...extra] of yes)
+        assert.equal(await can(sa, verb, resource, extra), true, `${sa} may ${verb} ${resource} ${extra.join(" ")}`);
     });
     it(`${sa}: denied everything else tried (${no.length} checks)`, async () => {
-      for (const [verb, resource, ...extra] of no) assert.equal(await can(sa, verb, resource, extra), false, `${sa} may not ${verb} ${resource} ${extra.join(" ")}`);
+      for (const [verb, resource, ...extra] of no)
+        assert.equal(await can(sa, verb, resource, extra), false, `${sa} may not ${verb} ${resource} ${extra.join(" ")}`);
     });
   }
 
@@ -148,7 +201,13 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
     await cp.serviceAccountKubeconfig("e2e-nobody", NAMESPACE);
     const rows = async (sa: string): Promise<Set<string>> => {
       const out = await cp.kubectlOk(["auth", "can-i", "--list", "-n", NAMESPACE, `--as=system:serviceaccount:${NAMESPACE}:${sa}`]);
-      return new Set(out.split("\n").slice(1).filter((l) => l.trim() !== "").map((l) => l.trim().replace(/\s+/g, " ")));
+      return new Set(
+        out
+          .split("\n")
+          .slice(1)
+          .filter((l) => l.trim() !== "")
+          .map((l) => l.trim().replace(/\s+/g, " ")),
+      );
     };
     const baseline = await rows("e2e-nobody");
     const extra = async (sa: string) => [...(await rows(sa))].filter((r) => !baseline.has(r)).sort();
@@ -176,13 +235,22 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
     await forbidden(sourceKubeconfig, ["delete", MEMBERS, "rbac-probe", "-n", NAMESPACE]);
     await forbidden(sourceKubeconfig, ["get", "secrets", "-n", NAMESPACE]);
     // The greeter reads and lists Members of its namespace and writes their status; it cannot change the spec.
-    assert.equal((await cp.kubectlOk(["get", MEMBERS, "rbac-probe", "-n", NAMESPACE, "-o", "jsonpath={.spec.memberOf}"], { kubeconfig: greeterKubeconfig })).trim(), "blue");
+    assert.equal(
+      (await cp.kubectlOk(["get", MEMBERS, "rbac-probe", "-n", NAMESPACE, "-o", "jsonpath={.spec.memberOf}"], { kubeconfig: greeterKubeconfig })).trim(),
+      "blue",
+    );
     // (kubectl patch would GET members/status first, which the greeter may not: the raw PATCH it makes.)
     const statusPath = `/apis/helloworld.apimeister.com/v1/namespaces/${NAMESPACE}/members/rbac-probe/status`;
-    const patched = await cp.request(greeterKubeconfig, "PATCH", statusPath, { contentType: "application/merge-patch+json", text: '{"status":{"team":"blue"}}' });
+    const patched = await cp.request(greeterKubeconfig, "PATCH", statusPath, {
+      contentType: "application/merge-patch+json",
+      text: '{"status":{"team":"blue"}}',
+    });
     assert.equal(patched.status, 200, patched.body);
     assert.equal((await cp.request(greeterKubeconfig, "PUT", statusPath, { contentType: "application/json", text: patched.body })).status, 403);
-    assert.equal((await cp.request(sourceKubeconfig, "PATCH", statusPath, { contentType: "application/merge-patch+json", text: '{"status":{"team":"red"}}' })).status, 403);
+    assert.equal(
+      (await cp.request(sourceKubeconfig, "PATCH", statusPath, { contentType: "application/merge-patch+json", text: '{"status":{"team":"red"}}' })).status,
+      403,
+    );
     assert.match(await cp.kubectlOk(["get", MEMBERS, "-n", NAMESPACE, "-o", "name"], { kubeconfig: greeterKubeconfig }), /rbac-probe/);
     await forbidden(greeterKubeconfig, ["get", MEMBERS, "-n", "kube-system"]);
     await forbidden(greeterKubeconfig, ["patch", MEMBERS, "rbac-probe", "-n", NAMESPACE, "--type=merge", "-p", '{"spec":{"memberOf":"red"}}']);
@@ -216,7 +284,11 @@ describe("the function (node .) against the real API server, events POSTed direc
     const add = binaryEvent(`${REF}add`, ref("reader"));
     const reply = await post(g().url, add.headers, add.body);
     assert.equal(reply.status, 200, reply.text);
-    assert.deepEqual(reply.json(), { greeting: "welcome reader to the team blue", reason: "welcome", member: { name: "reader", namespace: NAMESPACE, team: "blue" } });
+    assert.deepEqual(reply.json(), {
+      greeting: "welcome reader to the team blue",
+      reason: "welcome",
+      member: { name: "reader", namespace: NAMESPACE, team: "blue" },
+    });
 
     // Status: written before the answer, through the status subresource.
     const member = await getMember(cp, "reader");
@@ -235,7 +307,12 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.ok(entry, JSON.stringify(managed));
     assert.equal(entry["operation"], "Update");
     assert.equal(entry["subresource"], "status");
-    assert.deepEqual(Object.keys(field(entry, "fieldsV1", "f:status") as Obj).filter((k) => k !== ".").sort(), ["f:greetedAt", "f:greeting", "f:observedGeneration", "f:team"]);
+    assert.deepEqual(
+      Object.keys(field(entry, "fieldsV1", "f:status") as Obj)
+        .filter((k) => k !== ".")
+        .sort(),
+      ["f:greetedAt", "f:greeting", "f:observedGeneration", "f:team"],
+    );
 
     // The Event: one, about this Member.
     const [event, ...more] = await waitForEvents(cp, `involvedObject.uid=${uid}`);
@@ -252,7 +329,10 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.match(String(field(event, "metadata", "name")), /^reader\./);
     assert.equal(Date.parse(String(event["firstTimestamp"])), Date.parse(String(event["lastTimestamp"])));
     // `kubectl describe` shows it.
-    assert.match(await cp.kubectlOk(["describe", MEMBERS, "reader", "-n", NAMESPACE]), /Normal\s+Welcomed\s+\S+\s+member-greeter\s+welcome reader to the team blue/);
+    assert.match(
+      await cp.kubectlOk(["describe", MEMBERS, "reader", "-n", NAMESPACE]),
+      /Normal\s+Welcomed\s+\S+\s+member-greeter\s+welcome reader to the team blue/,
+    );
   });
 
   it("the update its own status write causes greets nothing (Reference and Resource mode)", async () => {
@@ -275,7 +355,12 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.equal(reply.status, 204, reply.text);
     const line = await g().waitForLog("member no longer exists, nothing to greet", mark, (l) => l["member"] === "ghost", 2_000);
     assert.equal(line.level, "info");
-    assert.deepEqual(g().linesSince(mark).filter((l) => l.level === "warn" || l.level === "error"), []);
+    assert.deepEqual(
+      g()
+        .linesSince(mark)
+        .filter((l) => l.level === "warn" || l.level === "error"),
+      [],
+    );
   });
 
   it("Resource mode records too: status team and an Event from the event data alone", async () => {
@@ -309,7 +394,11 @@ describe("the function (node .) against the real API server, events POSTed direc
       assert.match(refused.text, /ERR_CLUSTER_REJECTED/);
       assert.match(refused.text, /get member default\/unrecorded: API server answered 403/);
       await powerless.stop();
-      assert.deepEqual(powerless.lines().filter((l) => typeof l["reason"] === "string"), [], "nothing was greeted");
+      assert.deepEqual(
+        powerless.lines().filter((l) => typeof l["reason"] === "string"),
+        [],
+        "nothing was greeted",
+      );
       assert.equal(powerless.lines().filter((l) => l.level === "error" && /403/.test(l.msg)).length, 2);
       assert.equal(field(await getMember(cp, "unrecorded"), "status"), undefined);
       assert.deepEqual(await events(cp, "involvedObject.name=unrecorded"), []);
@@ -329,13 +418,22 @@ describe("the function (node .) against the real API server, events POSTed direc
       const reply = await post(cut.url, refAdd.headers, refAdd.body);
       assert.equal(reply.status, 503, reply.text);
       assert.match(reply.text, /ERR_CLUSTER_UNAVAILABLE/);
-      const object = { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "patrick", namespace: NAMESPACE, uid: "u", generation: 1, resourceVersion: "12" }, spec: { memberOf: "blue" } };
+      const object = {
+        apiVersion: "helloworld.apimeister.com/v1",
+        kind: "Member",
+        metadata: { name: "patrick", namespace: NAMESPACE, uid: "u", generation: 1, resourceVersion: "12" },
+        spec: { memberOf: "blue" },
+      };
       const resAdd = binaryEvent(`${RES}add`, object);
       const claim = await post(cut.url, resAdd.headers, resAdd.body);
       assert.equal(claim.status, 503, claim.text);
       assert.match(claim.text, /patch status of member default\/patrick: API server unreachable; try again later/);
       await cut.stop();
-      assert.deepEqual(cut.lines().filter((l) => typeof l["reason"] === "string"), [], "nothing was greeted");
+      assert.deepEqual(
+        cut.lines().filter((l) => typeof l["reason"] === "string"),
+        [],
+        "nothing was greeted",
+      );
     } finally {
       await cut.stop();
     }
@@ -350,7 +448,12 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.deepEqual(replies.map((r) => r.status).sort(), [200, 204]);
     await waitForEvents(cp, `involvedObject.name=twice,reason=Welcomed`);
     assert.equal((await events(cp, "involvedObject.name=twice")).length, 1);
-    assert.equal(g().lines().filter((l) => l.msg === "welcome twice to the team green").length, 1);
+    assert.equal(
+      g()
+        .lines()
+        .filter((l) => l.msg === "welcome twice to the team green").length,
+      1,
+    );
   });
 
   it("a resync (the PingSource's event) welcomes a Member nobody told it about, once", async () => {
@@ -363,7 +466,12 @@ describe("the function (node .) against the real API server, events POSTed direc
     const done = await g().waitForLog("resync done", mark);
     assert.equal(done["failed"], 0);
     assert.ok(Number(done["greeted"]) >= 1, JSON.stringify(done));
-    assert.equal(g().linesSince(mark).filter((l) => l.msg === "welcome unseen to the team teal").length, 1);
+    assert.equal(
+      g()
+        .linesSince(mark)
+        .filter((l) => l.msg === "welcome unseen to the team teal").length,
+      1,
+    );
     const again = g().mark();
     assert.equal((await post(g().url, ping.headers, ping.body)).status, 204);
     const second = await g().waitForLog("resync done", again);

@@ -59,7 +59,13 @@ export async function installCrds(cp: ControlPlane, rendered: readonly KubeObjec
   if (files.length === 0) throw new Error(`no Knative CRDs in ${knativeCrdDir}`);
   // Server-side apply: Knative Service's CRD is too large for the last-applied annotation.
   const applied = await cp.kubectlOk(["apply", "--server-side", ...files.flatMap((f) => ["-f", path.join(knativeCrdDir, f)])]);
-  const names = [MEMBER_CRD, ...applied.split("\n").filter((l) => l.startsWith("customresourcedefinition")).map((l) => l.split(" ")[0]?.split("/")[1] ?? "")];
+  const names = [
+    MEMBER_CRD,
+    ...applied
+      .split("\n")
+      .filter((l) => l.startsWith("customresourcedefinition"))
+      .map((l) => l.split(" ")[0]?.split("/")[1] ?? ""),
+  ];
   await cp.kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", ...names.map((n) => `crd/${n}`)], { timeoutMs: 70_000 });
   return names;
 }
@@ -76,19 +82,26 @@ export async function setUpCluster(options: { readonly dryRun?: boolean } = {}):
     const crdStart = performance.now();
     const crds = await installCrds(cp, rendered);
     const crdMs = performance.now() - crdStart;
-    const dryRuns = options.dryRun === true
-      ? {
-          config: await cp.kubectl(["apply", "--dry-run=server", "-k", configDir]),
-          broker: await cp.kubectl(["apply", "--dry-run=server", "-k", brokerDir]),
-        }
-      : undefined;
+    const dryRuns =
+      options.dryRun === true
+        ? {
+            config: await cp.kubectl(["apply", "--dry-run=server", "-k", configDir]),
+            broker: await cp.kubectl(["apply", "--dry-run=server", "-k", brokerDir]),
+          }
+        : undefined;
     const rbacStart = performance.now();
     await applyObjects(cp, rbacObjects(rendered));
     const greeterKubeconfig = await cp.serviceAccountKubeconfig(GREETER_SA, NAMESPACE);
     const sourceKubeconfig = await cp.serviceAccountKubeconfig(SOURCE_SA, NAMESPACE);
     // A RoleBinding takes effect through the authorizer's informer: wait until it does.
-    await waitFor("the greeter's Role to take effect", async () => (await cp.kubectl(["auth", "can-i", "get", MEMBERS], { kubeconfig: greeterKubeconfig })).code === 0);
-    await waitFor("the source's Role to take effect", async () => (await cp.kubectl(["auth", "can-i", "watch", MEMBERS], { kubeconfig: sourceKubeconfig })).code === 0);
+    await waitFor(
+      "the greeter's Role to take effect",
+      async () => (await cp.kubectl(["auth", "can-i", "get", MEMBERS], { kubeconfig: greeterKubeconfig })).code === 0,
+    );
+    await waitFor(
+      "the source's Role to take effect",
+      async () => (await cp.kubectl(["auth", "can-i", "watch", MEMBERS], { kubeconfig: sourceKubeconfig })).code === 0,
+    );
     const setupMs = { controlPlane: cp.timings.totalMs, crds: crdMs, rbac: performance.now() - rbacStart };
     process.stderr.write(
       `e2e: control plane up in ${ms(cp.timings.totalMs)} (etcd ${ms(cp.timings.etcdMs)}, kube-apiserver /readyz ${ms(cp.timings.apiserverMs)}), ` +
@@ -117,10 +130,13 @@ export async function setUpCluster(options: { readonly dryRun?: boolean } = {}):
 export function clusterForSuite(options: { readonly dryRun?: boolean } = {}, ready?: (cluster: Cluster) => Promise<void>): () => Cluster {
   let cluster: Cluster | undefined;
   let failed = false;
-  before(async () => {
-    cluster = await setUpCluster(options);
-    if (ready !== undefined) await ready(cluster);
-  }, { timeout: 180_000 });
+  before(
+    async () => {
+      cluster = await setUpCluster(options);
+      if (ready !== undefined) await ready(cluster);
+    },
+    { timeout: 180_000 },
+  );
   afterEach((t) => {
     if ((t as unknown as { passed?: boolean }).passed === false) failed = true;
   });

@@ -47,7 +47,11 @@ function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.on("exit", killAllNow);
-  const signals: [NodeJS.Signals, number][] = [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]];
+  const signals: [NodeJS.Signals, number][] = [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+    ["SIGHUP", 1],
+  ];
   for (const [signal, number] of signals) {
     process.once(signal, () => {
       killAllNow();
@@ -101,12 +105,14 @@ export function spawnTracked(name: string, command: string, args: readonly strin
   let out = "";
   const streams = { stdout: "", stderr: "" };
   const bounded = (text: string): string => (text.length > MAX_OUTPUT ? text.slice(text.length - MAX_OUTPUT / 2) : text);
-  const collect = (stream: "stdout" | "stderr") => (chunk: Buffer): void => {
-    log.write(chunk);
-    const text = chunk.toString("utf8");
-    out = bounded(out + text);
-    streams[stream] = bounded(streams[stream] + text);
-  };
+  const collect =
+    (stream: "stdout" | "stderr") =>
+    (chunk: Buffer): void => {
+      log.write(chunk);
+      const text = chunk.toString("utf8");
+      out = bounded(out + text);
+      streams[stream] = bounded(streams[stream] + text);
+    };
   child.stdout?.on("data", collect("stdout"));
   child.stderr?.on("data", collect("stderr"));
   const exited = new Promise<number | null>((resolve) => {
@@ -124,7 +130,11 @@ export function spawnTracked(name: string, command: string, args: readonly strin
     });
   });
   const running = (): boolean => live.has(child);
-  const tail = (lines = 30): string => out.split("\n").slice(-lines - 1).join("\n");
+  const tail = (lines = 30): string =>
+    out
+      .split("\n")
+      .slice(-lines - 1)
+      .join("\n");
   return {
     name,
     pid: child.pid ?? -1,
@@ -259,7 +269,12 @@ export interface ControlPlane {
   /** An HTTPS GET with the admin token. */
   adminGet(urlPath: string): Promise<{ status: number; body: string }>;
   /** An API request with the token of one of the kubeconfigs written here (kubectl may need more verbs than the call itself). */
-  request(kubeconfig: string, method: string, urlPath: string, body?: { readonly contentType: string; readonly text: string }): Promise<{ status: number; body: string }>;
+  request(
+    kubeconfig: string,
+    method: string,
+    urlPath: string,
+    body?: { readonly contentType: string; readonly text: string },
+  ): Promise<{ status: number; body: string }>;
   /** How many WATCH requests on `resource` the API server is serving now (apiserver_longrunning_requests). */
   openWatches(resource: string): Promise<number>;
   /** Creates a ServiceAccount (unless it exists), gets a TokenRequest token, writes a kubeconfig with it. */
@@ -372,52 +387,70 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // etcd
     const [clientPort, peerPort, securePort] = [await freePort(), await freePort(), await freePort()];
     const etcdStart = performance.now();
-    const etcd = spawnTracked("etcd", path.join(binDir, "etcd"), [
-      `--data-dir=${path.join(dir, "etcd")}`,
-      `--listen-client-urls=http://127.0.0.1:${clientPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      "--unsafe-no-fsync",
-      "--log-level=warn",
-    ], { env: childEnv(), logDir });
+    const etcd = spawnTracked(
+      "etcd",
+      path.join(binDir, "etcd"),
+      [
+        `--data-dir=${path.join(dir, "etcd")}`,
+        `--listen-client-urls=http://127.0.0.1:${clientPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+      ],
+      { env: childEnv(), logDir },
+    );
     controlPlane.push(etcd);
-    await waitFor("etcd /health", async () => {
-      if (!etcd.running()) throw new Error(`etcd exited: ${etcd.tail()}`);
-      const res = await fetch(`http://127.0.0.1:${clientPort}/health`, { signal: AbortSignal.timeout(2_000) });
-      return res.status === 200;
-    }, { timeoutMs: 30_000, detail: () => etcd.tail() });
+    await waitFor(
+      "etcd /health",
+      async () => {
+        if (!etcd.running()) throw new Error(`etcd exited: ${etcd.tail()}`);
+        const res = await fetch(`http://127.0.0.1:${clientPort}/health`, { signal: AbortSignal.timeout(2_000) });
+        return res.status === 200;
+      },
+      { timeoutMs: 30_000, detail: () => etcd.tail() },
+    );
     const etcdMs = performance.now() - etcdStart;
 
     // kube-apiserver
     const certDir = path.join(dir, "certs");
     const apiStart = performance.now();
-    const apiserver = spawnTracked("kube-apiserver", path.join(binDir, "kube-apiserver"), [
-      `--etcd-servers=http://127.0.0.1:${clientPort}`,
-      `--cert-dir=${certDir}`,
-      `--secure-port=${securePort}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
-      "--endpoint-reconciler-type=none",
-      "--service-cluster-ip-range=10.0.0.0/24",
-      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-      `--service-account-key-file=${saPub}`,
-      `--service-account-signing-key-file=${saKey}`,
-      `--token-auth-file=${tokenFile}`,
-      "--authorization-mode=RBAC",
-      "--shutdown-watch-termination-grace-period=2s",
-      ...(options.apiserverArgs ?? []),
-    ], { env: childEnv(), logDir });
+    const apiserver = spawnTracked(
+      "kube-apiserver",
+      path.join(binDir, "kube-apiserver"),
+      [
+        `--etcd-servers=http://127.0.0.1:${clientPort}`,
+        `--cert-dir=${certDir}`,
+        `--secure-port=${securePort}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        "--endpoint-reconciler-type=none",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${saPub}`,
+        `--service-account-signing-key-file=${saKey}`,
+        `--token-auth-file=${tokenFile}`,
+        "--authorization-mode=RBAC",
+        "--shutdown-watch-termination-grace-period=2s",
+        ...(options.apiserverArgs ?? []),
+      ],
+      { env: childEnv(), logDir },
+    );
     controlPlane.push(apiserver);
     const url = `https://127.0.0.1:${securePort}`;
     const caFile = path.join(certDir, "apiserver.crt");
     let ca: Buffer | undefined;
-    await waitFor("kube-apiserver /readyz", async () => {
-      if (!apiserver.running()) throw new Error(`kube-apiserver exited: ${apiserver.tail()}`);
-      ca ??= await readFile(caFile);
-      return (await httpsGet(`${url}/readyz`, ca, adminToken, 2_000)).status === 200;
-    }, { timeoutMs: 60_000, intervalMs: 200, detail: () => apiserver.tail() });
+    await waitFor(
+      "kube-apiserver /readyz",
+      async () => {
+        if (!apiserver.running()) throw new Error(`kube-apiserver exited: ${apiserver.tail()}`);
+        ca ??= await readFile(caFile);
+        return (await httpsGet(`${url}/readyz`, ca, adminToken, 2_000)).status === 200;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, detail: () => apiserver.tail() },
+    );
     const apiserverMs = performance.now() - apiStart;
     const caBundle = ca ?? (await readFile(caFile));
 

@@ -37,6 +37,9 @@ describe("the function's own output", () => {
     assert.equal(greeter.proc.stderr(), "");
     const lines = greeter.lines();
     assert.ok(lines.length > 20);
-    assert.deepEqual(lines.filter((l) => l.level === "error" || l.level === "warn"), []);
+    assert.deepEqual(
+      lines.filter((l) => l.level === "error" || l.level === "warn"),
+      [],
+    );
   });
 });

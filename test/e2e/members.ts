@@ -36,10 +36,14 @@ export function field(object: Obj | undefined, ...keys: readonly string[]): unkn
 }
 
 export async function waitForStatusTeam(cp: ControlPlane, name: string, team: string): Promise<Obj> {
-  return waitFor(`status.team of ${name} to be ${JSON.stringify(team)}`, async () => {
-    const member = await getMember(cp, name);
-    return field(member, "status", "team") === team ? member : undefined;
-  }, { timeoutMs: 20_000, intervalMs: 200 });
+  return waitFor(
+    `status.team of ${name} to be ${JSON.stringify(team)}`,
+    async () => {
+      const member = await getMember(cp, name);
+      return field(member, "status", "team") === team ? member : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
 }
 
 /** Core Events matching a field selector (e.g. involvedObject.uid=…,reason=Welcomed). */
@@ -50,10 +54,14 @@ export async function events(cp: ControlPlane, selector: string): Promise<Obj[]>
 }
 
 export async function waitForEvents(cp: ControlPlane, selector: string, count = 1): Promise<Obj[]> {
-  return waitFor(`${count} Event(s) with ${selector}`, async () => {
-    const found = await events(cp, selector);
-    return found.length >= count ? found : undefined;
-  }, { timeoutMs: 20_000, intervalMs: 200 });
+  return waitFor(
+    `${count} Event(s) with ${selector}`,
+    async () => {
+      const found = await events(cp, selector);
+      return found.length >= count ? found : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
 }
 
 export async function deleteMember(cp: ControlPlane, name: string): Promise<void> {

@@ -27,7 +27,11 @@ const team = (i: number): string => TEAMS[i % TEAMS.length] ?? "";
 const welcome = (i: number): string => (team(i) === "" ? `welcome ${name(i)}` : `welcome ${name(i)} to the team ${team(i)}`);
 
 async function ping(url: string): Promise<{ status: number; ms: number; text: string }> {
-  const event = binaryEvent("dev.knative.sources.ping", { resync: "members" }, { "ce-source": `/apis/v1/namespaces/${NAMESPACE}/pingsources/member-greeter-resync` });
+  const event = binaryEvent(
+    "dev.knative.sources.ping",
+    { resync: "members" },
+    { "ce-source": `/apis/v1/namespaces/${NAMESPACE}/pingsources/member-greeter-resync` },
+  );
   const started = performance.now();
   const reply = await post(url, event.headers, event.body);
   return { status: reply.status, ms: performance.now() - started, text: reply.text };
@@ -41,7 +45,12 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let i = next++; i < COUNT; i = next++) {
-        const body = { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: name(i) }, spec: team(i) === "" ? {} : { memberOf: team(i) } };
+        const body = {
+          apiVersion: "helloworld.apimeister.com/v1",
+          kind: "Member",
+          metadata: { name: name(i) },
+          spec: team(i) === "" ? {} : { memberOf: team(i) },
+        };
         const res = await cp.request(cp.adminKubeconfig, "POST", path, { contentType: "application/json", text: JSON.stringify(body) });
         assert.equal(res.status, 201, res.body);
       }
@@ -56,8 +65,13 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
     const first = await ping(g().url);
     assert.equal(first.status, 204, first.text);
     const done = await g().waitForLog("resync done", mark);
-    assert.deepEqual({ listed: done["listed"], greeted: done["greeted"], failed: done["failed"], invalid: done["invalid"] }, { listed: COUNT, greeted: COUNT, failed: 0, invalid: 0 });
-    t.diagnostic(`first resync (${COUNT} welcomes: ${COUNT} claims and ${COUNT} Events): ${(first.ms / 1000).toFixed(1)} s, ${Math.round(COUNT / (first.ms / 1000))} Members/s`);
+    assert.deepEqual(
+      { listed: done["listed"], greeted: done["greeted"], failed: done["failed"], invalid: done["invalid"] },
+      { listed: COUNT, greeted: COUNT, failed: 0, invalid: 0 },
+    );
+    t.diagnostic(
+      `first resync (${COUNT} welcomes: ${COUNT} claims and ${COUNT} Events): ${(first.ms / 1000).toFixed(1)} s, ${Math.round(COUNT / (first.ms / 1000))} Members/s`,
+    );
 
     const said = new Map<string, number>();
     for (const line of g().linesSince(mark)) if (line["reason"] === "welcome") said.set(line.msg, (said.get(line.msg) ?? 0) + 1);
@@ -71,9 +85,14 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
     t.diagnostic(`greetings lost: ${lost.length}, duplicated: ${doubled.length}`);
     assert.deepEqual({ lost, doubled }, { lost: [], doubled: [] });
 
-    const list = (await cp.kubectlJson(["get", MEMBERS, "-n", NAMESPACE, "-o", "json"])) as { items: { metadata: { name: string }; spec?: { memberOf?: string }; status?: { team?: string } }[] };
+    const list = (await cp.kubectlJson(["get", MEMBERS, "-n", NAMESPACE, "-o", "json"])) as {
+      items: { metadata: { name: string }; spec?: { memberOf?: string }; status?: { team?: string } }[];
+    };
     assert.equal(list.items.length, COUNT);
-    assert.deepEqual(list.items.filter((m) => m.status?.team !== (m.spec?.memberOf ?? "")).map((m) => m.metadata.name), []);
+    assert.deepEqual(
+      list.items.filter((m) => m.status?.team !== (m.spec?.memberOf ?? "")).map((m) => m.metadata.name),
+      [],
+    );
     // Events are written after the claims, off the reply path: wait for them to land.
     const deadline = Date.now() + 120_000;
     let events = 0;
@@ -92,7 +111,12 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
     assert.equal(second.status, 204, second.text);
     const done = await g().waitForLog("resync done", mark);
     assert.deepEqual({ listed: done["listed"], greeted: done["greeted"], failed: done["failed"] }, { listed: COUNT, greeted: 0, failed: 0 });
-    assert.deepEqual(g().linesSince(mark).filter((l) => typeof l["reason"] === "string"), []);
+    assert.deepEqual(
+      g()
+        .linesSince(mark)
+        .filter((l) => typeof l["reason"] === "string"),
+      [],
+    );
     t.diagnostic(`second resync (all in step, list only): ${(second.ms / 1000).toFixed(2)} s`);
   });
 });

@@ -84,7 +84,17 @@ export function describeScenario(title: string, mode: Mode, context: () => Scena
       const { cp, greeter } = context();
       const mark = greeter.mark();
       await cp.kubectlOk(["label", MEMBERS, "patrick", "-n", NAMESPACE, "e2e/metadata-only=yes"]);
-      await cp.kubectlOk(["patch", MEMBERS, "patrick", "-n", NAMESPACE, "--subresource=status", "--type=merge", "-p", '{"status":{"greeting":"a status-only change"}}']);
+      await cp.kubectlOk([
+        "patch",
+        MEMBERS,
+        "patrick",
+        "-n",
+        NAMESPACE,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"greeting":"a status-only change"}}',
+      ]);
       // The source sends changes in order, one at a time: once the marker's
       // add has been greeted, both changes above have been answered.
       const marker = `marker-${tag}`;
@@ -92,8 +102,14 @@ export function describeScenario(title: string, mode: Mode, context: () => Scena
       const markerGreeting = `welcome ${marker} to the team green`;
       await greeter.waitForLog(markerGreeting, mark);
       const since = greeter.linesSince(mark);
-      const between = since.slice(0, since.findIndex((l) => l.msg === markerGreeting));
-      assert.deepEqual(between.filter(isGreeting).map((l) => l.msg), []);
+      const between = since.slice(
+        0,
+        since.findIndex((l) => l.msg === markerGreeting),
+      );
+      assert.deepEqual(
+        between.filter(isGreeting).map((l) => l.msg),
+        [],
+      );
       // Level-triggered: patrick is in step with its status, whatever changed.
       const ignored = between.filter((l) => l.msg.startsWith("ignored: nothing to greet: in step already") && l["eventType"] === `${prefix}update`);
       assert.equal(ignored.length, 2, `both updates were delivered and ignored: ${JSON.stringify(between)}`);
@@ -136,9 +152,14 @@ export function describeScenario(title: string, mode: Mode, context: () => Scena
       const { cp, greeter } = context();
       const mark = greeter.mark();
       // --validate=false: kubectl does not check the schema itself, the API server does.
-      const refused = await cp.kubectl(["apply", "--validate=false", "-f", "-"], { input: JSON.stringify({
-        apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "numeric", namespace: NAMESPACE }, spec: { memberOf: 42 },
-      }) });
+      const refused = await cp.kubectl(["apply", "--validate=false", "-f", "-"], {
+        input: JSON.stringify({
+          apiVersion: "helloworld.apimeister.com/v1",
+          kind: "Member",
+          metadata: { name: "numeric", namespace: NAMESPACE },
+          spec: { memberOf: 42 },
+        }),
+      });
       assert.notEqual(refused.code, 0, refused.stdout);
       assert.match(refused.stderr, /spec\.memberOf: Invalid value: "integer": spec\.memberOf in body must be of type string/);
       assert.equal(await getMember(cp, "numeric"), undefined);
@@ -146,7 +167,10 @@ export function describeScenario(title: string, mode: Mode, context: () => Scena
       await applyMember(cp, "nina", "blue");
       const line = await greeter.waitForLog("welcome nina to the team blue", mark);
       assert.equal(line["eventType"], `${prefix}update`);
-      assert.deepEqual(greeter.linesSince(mark).filter((l) => l["member"] === "numeric"), []);
+      assert.deepEqual(
+        greeter.linesSince(mark).filter((l) => l["member"] === "numeric"),
+        [],
+      );
     });
   });
 }

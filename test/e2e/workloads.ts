@@ -51,10 +51,14 @@ export async function startGreeter(cp: ControlPlane, name: string, env: Readonly
   const url = `http://127.0.0.1:${port}`;
   // The function logs JSON on stdout only; stderr would be a crash report.
   const proc = cp.spawn(name, process.execPath, ["."], childEnv({ HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "debug", ...env }));
-  await waitFor(`${name} /healthz`, async () => {
-    if (!proc.running()) throw new Error(`${name} exited: ${proc.tail()}`);
-    return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) })).status === 200;
-  }, { timeoutMs: 20_000, detail: () => proc.tail() });
+  await waitFor(
+    `${name} /healthz`,
+    async () => {
+      if (!proc.running()) throw new Error(`${name} exited: ${proc.tail()}`);
+      return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) })).status === 200;
+    },
+    { timeoutMs: 20_000, detail: () => proc.tail() },
+  );
   // Every stdout line must be one JSON record (the function's logging contract).
   const lines = (): LogLine[] => parseLines(proc.stdout());
   return {
@@ -64,11 +68,25 @@ export async function startGreeter(cp: ControlPlane, name: string, env: Readonly
     mark: () => lines().length,
     linesSince: (mark) => lines().slice(mark),
     async waitForLog(msg, since, where = () => true, timeoutMs = 30_000) {
-      return waitFor(`"${msg}" in the ${name} log`, () => lines().slice(since).find((l) => l.msg === msg && where(l)), {
-        timeoutMs,
-        intervalMs: 50,
-        detail: () => `${name} log since the mark:\n${proc.stdout().split("\n").filter((l) => l !== "").slice(since).slice(-30).join("\n")}`,
-      });
+      return waitFor(
+        `"${msg}" in the ${name} log`,
+        () =>
+          lines()
+            .slice(since)
+            .find((l) => l.msg === msg && where(l)),
+        {
+          timeoutMs,
+          intervalMs: 50,
+          detail: () =>
+            `${name} log since the mark:\n${proc
+              .stdout()
+              .split("\n")
+              .filter((l) => l !== "")
+              .slice(since)
+              .slice(-30)
+              .join("\n")}`,
+        },
+      );
     },
     stop: () => proc.stop(10_000),
   };
@@ -80,10 +98,14 @@ export async function waitForNoWatch(cp: ControlPlane, resource = "members"): Pr
 }
 
 async function waitForWatch(cp: ControlPlane, proc: Proc, resource = "members"): Promise<void> {
-  await waitFor(`${proc.name} to open its WATCH on ${resource}`, async () => {
-    if (!proc.running()) throw new Error(`${proc.name} exited: ${proc.tail()}`);
-    return (await cp.openWatches(resource)) >= 1;
-  }, { timeoutMs: 30_000, intervalMs: 250, detail: () => proc.tail() });
+  await waitFor(
+    `${proc.name} to open its WATCH on ${resource}`,
+    async () => {
+      if (!proc.running()) throw new Error(`${proc.name} exited: ${proc.tail()}`);
+      return (await cp.openWatches(resource)) >= 1;
+    },
+    { timeoutMs: 30_000, intervalMs: 250, detail: () => proc.tail() },
+  );
 }
 
 export const MEMBER_GVR = { Group: "helloworld.apimeister.com", Version: "v1", Resource: "members" } as const;
@@ -102,16 +124,21 @@ export async function startAdapter(cp: ControlPlane, options: { readonly kubecon
     resources: [{ gvr: MEMBER_GVR }],
     mode: options.mode,
   };
-  const proc = cp.spawn(`adapter-${options.mode.toLowerCase()}`, path.join(cp.binDir, "apiserver-receive-adapter"), [], childEnv({
-    KUBECONFIG: options.kubeconfig,
-    K_SINK: options.sink,
-    NAME: "member-greeter-source",
-    NAMESPACE: "default",
-    SYSTEM_NAMESPACE: "knative-eventing",
-    METRICS_DOMAIN: "knative.dev/eventing",
-    PROFILING_PORT: "0",
-    K_SOURCE_CONFIG: JSON.stringify(config),
-  }));
+  const proc = cp.spawn(
+    `adapter-${options.mode.toLowerCase()}`,
+    path.join(cp.binDir, "apiserver-receive-adapter"),
+    [],
+    childEnv({
+      KUBECONFIG: options.kubeconfig,
+      K_SINK: options.sink,
+      NAME: "member-greeter-source",
+      NAMESPACE: "default",
+      SYSTEM_NAMESPACE: "knative-eventing",
+      METRICS_DOMAIN: "knative.dev/eventing",
+      PROFILING_PORT: "0",
+      K_SOURCE_CONFIG: JSON.stringify(config),
+    }),
+  );
   await waitForWatch(cp, proc);
   return proc;
 }
@@ -120,12 +147,17 @@ export async function startAdapter(cp: ControlPlane, options: { readonly kubecon
 export async function startWatchMembers(cp: ControlPlane, options: { readonly kubeconfig: string; readonly sink: string; readonly mode: Mode }): Promise<Proc> {
   await waitForNoWatch(cp);
   const script = path.join(repoRoot, "source", "watch-members.ts");
-  const proc = cp.spawn(`watch-members-${options.mode.toLowerCase()}`, process.execPath, [script], childEnv({
-    KUBECONFIG: options.kubeconfig,
-    K_SINK: options.sink,
-    MODE: options.mode,
-    NAMESPACE: "default",
-  }));
+  const proc = cp.spawn(
+    `watch-members-${options.mode.toLowerCase()}`,
+    process.execPath,
+    [script],
+    childEnv({
+      KUBECONFIG: options.kubeconfig,
+      K_SINK: options.sink,
+      MODE: options.mode,
+      NAMESPACE: "default",
+    }),
+  );
   await waitForWatch(cp, proc);
   return proc;
 }
