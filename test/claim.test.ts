@@ -4,6 +4,8 @@ import { createConverge, type Claimed } from "../functions/claim.ts";
 import { KubeError } from "../functions/kube-errors.ts";
 import { parseMember, type JsonObject, type Member } from "../functions/member.ts";
 import { FAREWELL_FINALIZER, type Policy } from "../functions/next-step.ts";
+import { eventName } from "../functions/recorder.ts";
+import type { Greeting } from "../functions/greeting.ts";
 import { captureLogs, MemoryKube } from "./support/memory-kube.ts";
 
 const OTHER = "example.com/other";
@@ -40,6 +42,21 @@ function kubeError(kind: KubeError["kind"], message?: RegExp) {
 }
 
 const welcomeBlue = { text: "welcome patrick to the team blue", reason: "welcome", member: { name: "patrick", namespace: "default", team: "blue" } } as const;
+const movedBlueRed: Greeting = {
+  text: "patrick moved from the team blue to the team red",
+  reason: "team-change",
+  member: { name: "patrick", namespace: "default", team: "red" },
+};
+const farewell: Greeting = { text: "sad to see you go patrick", reason: "farewell", member: { name: "patrick", namespace: "default", team: "blue" } };
+const reasons = { welcome: "Welcomed", "team-change": "TeamChanged", farewell: "SaidFarewell" } as const;
+
+/** status.pendingEvent as a claim of `greeting` decided at `time` writes it: the Event's name is unique to the claim (uid, time). */
+function owed(greeting: Greeting, uid: string, time: string) {
+  return {
+    name: eventName(greeting, { name: greeting.member.name, namespace: greeting.member.namespace }, `${uid}/${time}`),
+    reason: reasons[greeting.reason],
+  };
+}
 
 describe("memory-kube: the API server where the greeter depends on it", () => {
   it("bumps resourceVersion on every write and refuses stale or missing preconditions", async () => {
@@ -59,6 +76,20 @@ describe("memory-kube: the API server where the greeter depends on it", () => {
       ["ok", "conflict", "not-found"],
     );
     assert.equal(kube.calls.patchMemberStatus, 2);
+  });
+
+  it("applies status writes as merge patches: null removes a field, objects merge, the rest replaces", async () => {
+    const kube = new MemoryKube();
+    const ref = { name: "patrick", namespace: "default" };
+    const pendingEvent = { name: "patrick.0123456789abcdef", reason: "Welcomed" };
+    const v1 = parseMember(kube.add("patrick", { status: { team: "blue", greeting: "g", greetedAt: "t", pendingEvent } })).resourceVersion ?? "";
+    const v2 = parseMember(await kube.patchMemberStatus(ref, v1, { pendingEvent: null })).resourceVersion ?? "";
+    assert.deepEqual(kube.status("patrick"), { team: "blue", greeting: "g", greetedAt: "t" }, "the key is gone, not null");
+    assert.equal(parseMember(kube.member("patrick") ?? {}).pendingEvent, undefined);
+    await kube.patchMemberStatus(ref, v2, { team: "red", greeting: "g2", greetedAt: "t2", pendingEvent });
+    assert.deepEqual(kube.status("patrick"), { team: "red", greeting: "g2", greetedAt: "t2", pendingEvent });
+    kube.writeStatus("patrick", { pendingEvent: { reason: "TeamChanged" }, greeting: null });
+    assert.deepEqual(kube.status("patrick"), { team: "red", greetedAt: "t2", pendingEvent: { name: "patrick.0123456789abcdef", reason: "TeamChanged" } });
   });
 
   it("holds a deleted object with finalizers until the last one is removed, and refuses new ones meanwhile", async () => {
@@ -142,9 +173,17 @@ describe("claim: a greeting is said only once its status write succeeded", () =>
     const start = parsed(kube.add("patrick", { team: "blue" }));
     const claimed = await run(start);
     assert.deepEqual(claimed?.greeting, welcomeBlue);
-    assert.deepEqual(kube.status("patrick"), { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(0), observedGeneration: 1 });
+    assert.deepEqual(kube.status("patrick"), {
+      team: "blue",
+      greeting: "welcome patrick to the team blue",
+      greetedAt: at(0),
+      observedGeneration: 1,
+      pendingEvent: owed(welcomeBlue, "uid-patrick-1", at(0)),
+    });
+    assert.match(owed(welcomeBlue, "uid-patrick-1", at(0)).name, /^patrick\.[0-9a-f]{16}$/);
     assert.deepEqual(claimed?.member, current(), "the Member as the claim wrote it");
     assert.deepEqual(kube.writes, [{ op: "patchMemberStatus", name: "patrick", resourceVersion: start.resourceVersion, result: "ok" }]);
+    assert.deepEqual(kube.events(), [], "the Event is the recorder's, off the reply path");
     assert.equal(kube.calls.getMember, 0, "the event's copy names its version: no read");
   });
 
@@ -154,13 +193,30 @@ describe("claim: a greeting is said only once its status write succeeded", () =>
     assert.ok(await run(start));
     const written = kube.version("patrick");
     assert.equal(await run(start), undefined);
+    // No recorder here: the loser finds the winner's Event still owed, and writes it (by the owed name) instead of a greeting.
     assert.deepEqual(
-      kube.writes.map((w) => w.result),
-      ["ok", "conflict"],
+      kube.writes.map((w) => [w.op, w.resourceVersion, w.result]),
+      [
+        ["patchMemberStatus", start.resourceVersion, "ok"],
+        ["patchMemberStatus", start.resourceVersion, "conflict"],
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", written, "ok"],
+      ],
     );
     assert.equal(kube.calls.getMember, 1);
-    assert.equal(kube.version("patrick"), written, "the loser wrote nothing");
-    assert.deepEqual(logs(), [{ level: "debug", msg: "member changed meanwhile: reading it again", member: "patrick", namespace: "default", step: "claim" }]);
+    assert.deepEqual(
+      kube.status("patrick"),
+      { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(0), observedGeneration: 1 },
+      "no second claim",
+    );
+    assert.deepEqual(
+      kube.events().map((e) => [e.name, e.reason, e.message]),
+      [[owed(welcomeBlue, "uid-patrick-1", at(0)).name, "Welcomed", "welcome patrick to the team blue"]],
+    );
+    assert.deepEqual(logs(), [
+      { level: "debug", msg: "member changed meanwhile: reading it again", member: "patrick", namespace: "default", step: "claim" },
+      { level: "debug", msg: "owed Event written", member: "patrick", namespace: "default", event: owed(welcomeBlue, "uid-patrick-1", at(0)).name },
+    ]);
   });
 
   it("two concurrent convergences of the same stale object: exactly one claims", async () => {
@@ -171,8 +227,32 @@ describe("claim: a greeting is said only once its status write succeeded", () =>
       results.filter((r) => r !== undefined).map((r) => r.greeting),
       [welcomeBlue],
     );
-    assert.deepEqual(kube.writes.map((w) => w.result).sort(), ["conflict", "conflict", "ok"]);
-    assert.equal(kube.writes.filter((w) => w.resourceVersion !== start.resourceVersion).length, 0, "no write retried blindly");
+    const claimedAt = kube.status("patrick")?.["greetedAt"];
+    assert.equal(typeof claimedAt, "string");
+    const mark = owed(welcomeBlue, "uid-patrick-1", String(claimedAt));
+    // The two losers find the winner's Event owed (no recorder here): both create it, by its name, and one of them clears the mark.
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      [
+        "patchMemberStatus:ok",
+        "patchMemberStatus:conflict",
+        "patchMemberStatus:conflict",
+        "createEvent:ok",
+        "createEvent:ok",
+        "patchMemberStatus:ok",
+        "patchMemberStatus:conflict",
+      ],
+    );
+    assert.equal(
+      kube.writes.filter((w) => w.op === "patchMemberStatus" && w.resourceVersion === start.resourceVersion).length,
+      3,
+      "each claim from the version decided from",
+    );
+    assert.deepEqual(
+      kube.events().map((e) => e.name),
+      [mark.name],
+    );
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
   });
 
   it("reads a reference (or a copy without version) first", async () => {
@@ -213,6 +293,7 @@ describe("claim: a greeting is said only once its status write succeeded", () =>
       greeting: "patrick moved from the team blue to the team red",
       greetedAt: at(0),
       observedGeneration: 3,
+      pendingEvent: owed(movedBlueRed, "uid-patrick-1", at(0)),
     });
   });
 
@@ -261,6 +342,7 @@ describe("claim: conflicts are decided again, never retried blindly", () => {
       greeting: "patrick moved from the team blue to the team red",
       greetedAt: at(1),
       observedGeneration: 2,
+      pendingEvent: owed(movedBlueRed, "uid-patrick-1", at(1)),
     });
     assert.deepEqual(
       kube.writes.map((w) => w.result),
@@ -435,11 +517,22 @@ describe("claim: FAREWELLS=finalizer", () => {
       member: { name: "patrick", namespace: "default", team: "blue" },
     });
     assert.equal(claimed?.member.farewellRecorded, true);
+    assert.deepEqual(claimed?.member.pendingEvent, owed(farewell, "uid-patrick-1", at(0)), "the Member as the claim wrote it");
     assert.equal(kube.member("patrick"), undefined, "the last finalizer went: so did the Member");
+    // The farewell's Event is written, and its mark cleared, before the finalizer goes.
     assert.deepEqual(
       kube.writes.map((w) => `${w.op}:${w.result}`),
-      ["patchMemberStatus:ok", "patchMemberFinalizers:ok"],
+      ["patchMemberStatus:ok", "createEvent:ok", "patchMemberStatus:ok", "patchMemberFinalizers:ok"],
     );
+    assert.deepEqual(kube.events(), [
+      {
+        name: owed(farewell, "uid-patrick-1", at(0)).name,
+        member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
+        reason: "SaidFarewell",
+        message: "sad to see you go patrick",
+        time: new Date(at(1)),
+      },
+    ]);
     const final = parsed(kube.deleted[0]);
     assert.deepEqual(kube.deleted[0]?.["status"], {
       team: "blue",
@@ -477,6 +570,7 @@ describe("claim: FAREWELLS=finalizer", () => {
     assert.equal(claimed?.greeting.text, "sad to see you go patrick");
     assert.ok(kube.member("patrick"), "held until a later event or resync lets it go");
     assert.deepEqual(logs(), [
+      { level: "debug", msg: "owed Event written", member: "patrick", namespace: "default", event: owed(farewell, "uid-patrick-1", at(0)).name },
       {
         level: "warn",
         msg: "after the greeting, set-finalizers failed: injected unavailable for patchMemberFinalizers",
@@ -527,5 +621,160 @@ describe("claim: FAREWELLS=finalizer", () => {
     kube.add("patrick", { finalizers: [FAREWELL_FINALIZER], status: { team: "" } });
     assert.equal((await run(parsed(kube.delete("patrick"))))?.greeting.reason, "farewell");
     assert.equal(kube.member("patrick"), undefined);
+  });
+});
+
+describe("claim: the Event a claim owes (status.pendingEvent)", () => {
+  const owedWelcome = { name: "patrick.0123456789abcdef", reason: "Welcomed" };
+  /** A Member greeted into blue whose Event a crash left owed. */
+  const crashed = { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-9), observedGeneration: 1, pendingEvent: owedWelcome };
+
+  it("after its own claim on a live Member it stops: the mark is left for the recorder", async () => {
+    const { kube, run, parsed, current, logs } = setup();
+    const start = parsed(kube.add("patrick", { team: "blue" }));
+    const claimed = await run(start);
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.deepEqual(claimed?.member.pendingEvent, owed(welcomeBlue, "uid-patrick-1", at(0)));
+    assert.deepEqual(current().pendingEvent, owed(welcomeBlue, "uid-patrick-1", at(0)));
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok"],
+    );
+    assert.equal(kube.calls.createEvent, 0);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("finalizer mode, live: finalizer, claim, then it stops with the mark left", async () => {
+    const { kube, run, parsed, current } = setup({ policy: { finalizer: true } });
+    const claimed = await run(parsed(kube.add("patrick", { team: "blue" })));
+    assert.deepEqual(claimed?.greeting, welcomeBlue);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberFinalizers:ok", "patchMemberStatus:ok"],
+    );
+    assert.deepEqual(current().pendingEvent, owed(welcomeBlue, "uid-patrick-1", at(0)));
+    assert.deepEqual(kube.events(), []);
+  });
+
+  it("a Member found with a mark (a crash before its Event): the Event is written, named and worded from status, the mark cleared, nothing said", async () => {
+    const { kube, run, current, logs } = setup();
+    kube.add("patrick", { team: "blue", status: crashed });
+    const version = kube.version("patrick");
+    assert.equal(await run(current()), undefined);
+    assert.deepEqual(kube.events(), [
+      {
+        name: "patrick.0123456789abcdef",
+        member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
+        reason: "Welcomed",
+        message: "welcome patrick to the team blue",
+        time: new Date(at(0)),
+      },
+    ]);
+    assert.deepEqual(kube.writes, [
+      { op: "createEvent", name: "patrick.0123456789abcdef", resourceVersion: undefined, result: "ok" },
+      { op: "patchMemberStatus", name: "patrick", resourceVersion: version, result: "ok" },
+    ]);
+    const { pendingEvent: _cleared, ...rest } = crashed;
+    assert.deepEqual(kube.status("patrick"), rest);
+    assert.deepEqual(logs(), [{ level: "debug", msg: "owed Event written", member: "patrick", namespace: "default", event: "patrick.0123456789abcdef" }]);
+  });
+
+  it("a mark and a team change: the owed Event first, then the new claim, whose own Event is left to the recorder", async () => {
+    const { kube, run, current } = setup();
+    kube.add("patrick", { team: "blue", status: crashed });
+    kube.setTeam("patrick", "red");
+    const claimed = await run(current());
+    assert.deepEqual(claimed?.greeting, movedBlueRed);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.name}:${w.result}`),
+      ["createEvent:patrick.0123456789abcdef:ok", "patchMemberStatus:patrick:ok", "patchMemberStatus:patrick:ok"],
+    );
+    assert.deepEqual(
+      kube.events().map((e) => [e.name, e.reason, e.message]),
+      [["patrick.0123456789abcdef", "Welcomed", "welcome patrick to the team blue"]],
+    );
+    assert.deepEqual(kube.status("patrick"), {
+      team: "red",
+      greeting: "patrick moved from the team blue to the team red",
+      greetedAt: at(1),
+      observedGeneration: 2,
+      pendingEvent: owed(movedBlueRed, "uid-patrick-1", at(1)),
+    });
+  });
+
+  it("a conflict while clearing the mark: reads again and decides again (the mark cleared meanwhile: nothing more)", async () => {
+    const { kube, run, current, logs } = setup();
+    kube.add("patrick", { team: "blue", status: crashed });
+    const version = kube.version("patrick");
+    // Meanwhile the recorder of the greeter that claimed it wrote the Event and cleared the mark.
+    kube.before("patchMemberStatus", (k) => void k.writeStatus("patrick", { pendingEvent: null }));
+    assert.equal(await run(current()), undefined);
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.resourceVersion, w.result]),
+      [
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", version, "conflict"],
+      ],
+    );
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.events().length, 1);
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
+    assert.deepEqual(
+      logs().map((l) => [l.msg, l["step"]]),
+      [["member changed meanwhile: reading it again", "record-event"]],
+    );
+  });
+
+  it("a conflict while clearing the mark: the mark still there is cleared under the new version, one Event", async () => {
+    const { kube, run, current } = setup();
+    kube.add("patrick", { team: "blue", status: crashed });
+    const version = kube.version("patrick");
+    let touched: string | undefined;
+    kube.before("patchMemberStatus", (k) => void (touched = parseMember(k.touch("patrick")).resourceVersion));
+    assert.equal(await run(current()), undefined);
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.resourceVersion, w.result]),
+      [
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", version, "conflict"],
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", touched, "ok"],
+      ],
+    );
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.events().length, 1, "the second create finds it there");
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
+  });
+
+  it("the farewell path: an Event that cannot be written now holds the Member, mark and finalizer, until a later convergence writes it and lets go", async () => {
+    const { kube, run, parsed, current, logs } = setup({ policy: { finalizer: true } });
+    kube.add("patrick", {
+      team: "blue",
+      finalizers: [FAREWELL_FINALIZER],
+      status: { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: at(-9) },
+    });
+    kube.failNext("createEvent", "unavailable");
+    const claimed = await run(parsed(kube.delete("patrick")));
+    assert.deepEqual(claimed?.greeting, farewell);
+    const mark = owed(farewell, "uid-patrick-1", at(0));
+    assert.deepEqual(current().pendingEvent, mark);
+    assert.deepEqual(current().finalizers, [FAREWELL_FINALIZER], "not let go while its Event is owed");
+    assert.deepEqual(kube.events(), []);
+    assert.deepEqual(logs(), [
+      { level: "warn", msg: "after the greeting, record-event failed: injected unavailable for createEvent", member: "patrick", namespace: "default" },
+    ]);
+
+    // The next event or resync: the Event, then the finalizer; nothing said.
+    assert.equal(await run(current()), undefined);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "createEvent:injected", "createEvent:ok", "patchMemberStatus:ok", "patchMemberFinalizers:ok"],
+    );
+    assert.deepEqual(
+      kube.events().map((e) => [e.name, e.reason, e.message]),
+      [[mark.name, "SaidFarewell", "sad to see you go patrick"]],
+    );
+    assert.equal(kube.member("patrick"), undefined, "let go once the Event exists");
+    assert.equal(parsed(kube.deleted[0]).pendingEvent, undefined, "its final object owes nothing");
   });
 });

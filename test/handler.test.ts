@@ -219,26 +219,38 @@ describe("handler with claims: claim, then say", () => {
   it("claims the welcome, then logs it, replies, and records the Event after the claim", async () => {
     const kube = new MemoryKube();
     const { handle, logs, settle } = setup({ kube });
-    const out = await handle(event(`${R}add`, kube.add("patrick", { team: "blue" })));
+    const start = kube.add("patrick", { team: "blue" });
+    const out = await handle(event(`${R}add`, start));
     assert.equal(out.kind === "greeted" && out.reply.data?.greeting, "welcome patrick to the team blue");
+    const greeting = out.kind === "greeted" ? out.greeting : undefined;
+    assert.ok(greeting);
+    // The claim names the Event it owes; the reply does not wait for it.
+    const owed = eventName(greeting, parseMember(start), `uid-patrick-1/${NOW.toISOString()}`);
     assert.deepEqual(kube.status("patrick"), {
       team: "blue",
       greeting: "welcome patrick to the team blue",
       greetedAt: NOW.toISOString(),
       observedGeneration: 1,
+      pendingEvent: { name: owed, reason: "Welcomed" },
     });
+    const claimedVersion = kube.version("patrick");
     await settle();
     assert.deepEqual(
-      kube.writes.map((w) => `${w.op}:${w.result}`),
-      ["patchMemberStatus:ok", "createEvent:ok"],
+      kube.writes.map((w) => [w.op, w.resourceVersion, w.result]),
+      [
+        ["patchMemberStatus", parseMember(start).resourceVersion, "ok"],
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", claimedVersion, "ok"],
+      ],
     );
-    const greeting = out.kind === "greeted" ? out.greeting : undefined;
-    assert.ok(greeting);
-    const written = kube.member("patrick");
-    assert.ok(written);
+    assert.deepEqual(
+      kube.status("patrick"),
+      { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: NOW.toISOString(), observedGeneration: 1 },
+      "the Event exists: its mark is cleared",
+    );
     assert.deepEqual(kube.events(), [
       {
-        name: eventName(greeting, parseMember(written)),
+        name: owed,
         member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
         reason: "Welcomed",
         message: "welcome patrick to the team blue",
@@ -290,12 +302,21 @@ describe("handler with claims: claim, then say", () => {
 
   it("Reference-mode add and update read the Member through the claim", async () => {
     const kube = new MemoryKube();
-    const { handle } = setup({ kube });
+    const { handle, settle } = setup({ kube });
     kube.add("patrick", { team: "blue" });
     const add = await handle(event(`${REF}add`, ref));
     assert.equal(add.kind === "greeted" && add.greeting.text, "welcome patrick to the team blue");
     assert.equal((await handle(event(`${REF}update`, ref))).kind, "ignored");
-    assert.equal(kube.calls.getMember, 2);
+    await settle();
+    // The update read the Member while its Event was still owed and wrote it too (one Event, by its name); the
+    // recorder had cleared the mark meanwhile, so the update's clear lost, and it read the Member a third time.
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "createEvent:ok", "patchMemberStatus:ok", "createEvent:ok", "patchMemberStatus:conflict"],
+    );
+    assert.equal(kube.calls.getMember, 3);
+    assert.equal(kube.events().length, 1);
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
   });
 
   it("a Reference-mode add for a Member gone meanwhile: nothing to greet, a 2xx", async () => {
@@ -351,6 +372,36 @@ describe("handler with claims: claim, then say", () => {
     release();
     await settle();
     assert.equal(kube.events().length, 1);
+  });
+
+  it("an event for a Member whose Event a crash left owed: the Event is written once, the mark cleared, nothing said", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    const status = { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: "2026-11-25T09:00:00.000Z", observedGeneration: 1 };
+    const start = kube.add("patrick", { team: "blue", status: { ...status, pendingEvent: { name: "patrick.0123456789abcdef", reason: "Welcomed" } } });
+    assert.deepEqual(await handle(event(`${R}update`, start)), {
+      kind: "ignored",
+      reason: "nothing to greet: in step already, claimed by another delivery, or gone",
+    });
+    await settle();
+    assert.deepEqual(kube.events(), [
+      {
+        name: "patrick.0123456789abcdef",
+        member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
+        reason: "Welcomed",
+        message: "welcome patrick to the team blue",
+        time: NOW,
+      },
+    ]);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["createEvent:ok", "patchMemberStatus:ok"],
+    );
+    assert.deepEqual(kube.status("patrick"), status);
+    assert.deepEqual(
+      logs().filter((l) => l.level !== "debug"),
+      [],
+    );
   });
 
   it("hands the claim the event's budget", async () => {
@@ -463,6 +514,33 @@ describe("handler with claims: farewells", () => {
     );
   });
 
+  it("finalizer mode: the farewell's Event is written once, by the convergence before the finalizer goes, with no warning", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube, policy: { finalizer: true } });
+    kube.add("patrick", {
+      team: "blue",
+      finalizers: [FAREWELL_FINALIZER],
+      status: { team: "blue", greeting: "welcome patrick to the team blue", greetedAt: "2026-11-25T09:00:00.000Z" },
+    });
+    const held = kube.delete("patrick");
+    const bye = await handle(event(`${R}update`, held, { id: "ev-2" }));
+    assert.equal(bye.kind === "greeted" && bye.greeting.text, "sad to see you go patrick");
+    await settle();
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "createEvent:ok", "patchMemberStatus:ok", "patchMemberFinalizers:ok"],
+    );
+    assert.deepEqual(
+      kube.events().map((e) => [e.reason, e.message]),
+      [["SaidFarewell", "sad to see you go patrick"]],
+    );
+    assert.equal(kube.member("patrick"), undefined);
+    assert.deepEqual(
+      logs().filter((l) => l.level !== "debug"),
+      [said("sad to see you go patrick", "farewell", "blue", `${R}update`, "ev-2")],
+    );
+  });
+
   it("finalizer mode: a Member that went without the finalizer still gets its farewell from the delete event", async () => {
     const kube = new MemoryKube();
     const { handle } = setup({ kube, policy: { finalizer: true } });
@@ -491,6 +569,70 @@ describe("handler with claims: resync on a PingSource tick", () => {
       info.map((l) => l.msg),
       ["welcome patrick to the team blue", "resync done"],
     );
+  });
+
+  it("a greeting claimed by the resync: its Event written once and its mark cleared after settle()", async () => {
+    const kube = new MemoryKube();
+    const { handle, settle } = setup({ kube });
+    kube.add("patrick", { team: "blue" });
+    await handle(event(RESYNC_TYPE, { message: "tick" }, { id: "tick-1" }));
+    await settle();
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["patchMemberStatus:ok", "createEvent:ok", "patchMemberStatus:ok"],
+    );
+    assert.equal(kube.events().length, 1);
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
+  });
+
+  it("a resync over Members whose Events a crash left owed writes each owed Event exactly once and says nothing", async () => {
+    const kube = new MemoryKube();
+    const { handle, logs, settle } = setup({ kube });
+    const owing = {
+      anna: {
+        team: "blue",
+        greeting: "welcome anna to the team blue",
+        greetedAt: "2026-11-25T09:00:00.000Z",
+        pendingEvent: { name: "anna.0000000000000001", reason: "Welcomed" },
+      },
+      bert: {
+        team: "red",
+        greeting: "bert moved from the team blue to the team red",
+        greetedAt: "2026-11-25T09:00:01.000Z",
+        pendingEvent: { name: "bert.0000000000000002", reason: "TeamChanged" },
+      },
+      cleo: {
+        team: "",
+        greeting: "cleo left the team green",
+        greetedAt: "2026-11-25T09:00:02.000Z",
+        pendingEvent: { name: "cleo.0000000000000003", reason: "TeamChanged" },
+      },
+    };
+    for (const [name, status] of Object.entries(owing)) kube.add(name, { team: status.team, status });
+    kube.add("dora", { team: "blue", status: { team: "blue", greeting: "welcome dora to the team blue", greetedAt: "2026-11-25T08:00:00.000Z" } });
+    assert.deepEqual(await handle(event(RESYNC_TYPE, { message: "tick" }, { id: "tick-1" })), { kind: "ignored", reason: "resync done" });
+    await settle();
+    assert.deepEqual(
+      kube.events().map((e) => [e.name, e.member.name, e.member.uid, e.reason, e.message]),
+      [
+        ["anna.0000000000000001", "anna", "uid-anna-1", "Welcomed", "welcome anna to the team blue"],
+        ["bert.0000000000000002", "bert", "uid-bert-2", "TeamChanged", "bert moved from the team blue to the team red"],
+        ["cleo.0000000000000003", "cleo", "uid-cleo-3", "TeamChanged", "cleo left the team green"],
+      ],
+    );
+    assert.equal(kube.calls.createEvent, 3, "each exactly once");
+    for (const [name, { pendingEvent: _cleared, ...rest }] of Object.entries(owing)) assert.deepEqual(kube.status(name), rest, name);
+    assert.deepEqual(
+      logs()
+        .filter((l) => l.level !== "debug")
+        .map((l) => [l.level, l.msg, l["greeted"]]),
+      [["info", "resync done", 0]],
+    );
+    // The next tick finds nothing owed.
+    await handle(event(RESYNC_TYPE, { message: "tick" }, { id: "tick-2" }));
+    await settle();
+    assert.equal(kube.calls.createEvent, 3);
+    assert.equal(kube.writes.length, 6);
   });
 
   it("a resync that could not converge every Member is a 503", async () => {

@@ -28,6 +28,7 @@ describe("Member parsing", () => {
       deleting: false,
       finalizers: [],
       farewellRecorded: false,
+      pendingEvent: undefined,
       recordedGreeting: undefined,
       recordedAt: undefined,
     });
@@ -43,6 +44,26 @@ describe("Member parsing", () => {
       [m.deleting, m.finalizers, m.farewellRecorded, m.recordedGreeting, m.recordedAt],
       [true, ["helloworld.apimeister.com/farewell", "example.com/other"], true, "welcome patrick to the team blue", "2026-11-25T09:00:00.000Z"],
     );
+  });
+
+  it("reads the Event a claim still owes (status.pendingEvent); missing or null is none", () => {
+    const owed = { name: "patrick.0123456789abcdef", reason: "Welcomed" };
+    assert.deepEqual(parseMember({ ...base, status: { team: "blue", pendingEvent: owed } }).pendingEvent, owed);
+    assert.deepEqual(parseMember({ ...base, status: { pendingEvent: { ...owed, extra: 1 } } }).pendingEvent, owed, "only name and reason are kept");
+    assert.equal(parseMember({ ...base, status: { team: "blue" } }).pendingEvent, undefined);
+    assert.equal(parseMember({ ...base, status: { team: "blue", pendingEvent: null } }).pendingEvent, undefined);
+    assert.equal(parseMember(base).pendingEvent, undefined);
+  });
+
+  it("rejects a pendingEvent without a name or a reason, or of the wrong type, with a 400", () => {
+    const withOwed = (pendingEvent: unknown) => ({ ...base, status: { team: "blue", pendingEvent } });
+    rejects(() => parseMember(withOwed({ name: "patrick.0123456789abcdef" })), /^data\.status\.pendingEvent needs a name and a reason$/);
+    rejects(() => parseMember(withOwed({ reason: "Welcomed" })), /^data\.status\.pendingEvent needs a name and a reason$/);
+    rejects(() => parseMember(withOwed({ name: "patrick.0123456789abcdef", reason: null })), /^data\.status\.pendingEvent needs a name and a reason$/);
+    rejects(() => parseMember(withOwed({})), /^data\.status\.pendingEvent needs a name and a reason$/);
+    rejects(() => parseMember(withOwed({ name: 7, reason: "Welcomed" })), /^data\.status\.pendingEvent\.name must be a string, got number$/);
+    rejects(() => parseMember(withOwed({ name: "p.1", reason: ["Welcomed"] })), /^data\.status\.pendingEvent\.reason must be a string, got array$/);
+    rejects(() => parseMember(withOwed("patrick.0123456789abcdef")), /^data\.status\.pendingEvent must be an object, got string$/);
   });
 
   it("treats missing and null deletion, finalizers and farewell as none", () => {

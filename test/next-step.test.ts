@@ -9,6 +9,9 @@ const eventMode: Policy = { finalizer: false };
 const finalizerMode: Policy = { finalizer: true };
 
 const who = { name: "patrick", namespace: "default" };
+/** status.pendingEvent: the Event a claim still owes. */
+const mark = { name: "patrick.0123456789abcdef", reason: "Welcomed" };
+const farewellMark = { name: "patrick.fedcba9876543210", reason: "SaidFarewell" };
 
 describe("next-step: the level-triggered rules", () => {
   // [title, member, policy, expected step]
@@ -126,12 +129,87 @@ describe("next-step: the level-triggered rules", () => {
       eventMode,
       { kind: "none", why: "greeted already, team unchanged" },
     ],
+    // An Event still owed (status.pendingEvent): written before any new claim.
+    [
+      "a mark, in step: write the owed Event, named from the mark, worded from status.greeting",
+      member({ recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue", pendingEvent: mark }),
+      eventMode,
+      { kind: "record-event", name: "patrick.0123456789abcdef", reason: "Welcomed", message: "welcome patrick to the team blue" },
+    ],
+    [
+      "a mark and a team change: the owed Event before the new claim",
+      member({ team: "red", recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue", pendingEvent: mark }),
+      eventMode,
+      { kind: "record-event", name: "patrick.0123456789abcdef", reason: "Welcomed", message: "welcome patrick to the team blue" },
+    ],
+    [
+      "a mark, never greeted (status holds only the mark): the owed Event, with no message to give",
+      member({ pendingEvent: mark }),
+      eventMode,
+      { kind: "record-event", name: "patrick.0123456789abcdef", reason: "Welcomed", message: "" },
+    ],
+    [
+      "finalizer mode, a mark and a team change, finalizer held: the owed Event first",
+      member({ finalizers: [FAREWELL_FINALIZER], team: "red", recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue", pendingEvent: mark }),
+      finalizerMode,
+      { kind: "record-event", name: "patrick.0123456789abcdef", reason: "Welcomed", message: "welcome patrick to the team blue" },
+    ],
+    [
+      "finalizer mode, a mark, no finalizer: the finalizer still comes first",
+      member({ recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue", pendingEvent: mark }),
+      finalizerMode,
+      { kind: "set-finalizers", finalizers: [FAREWELL_FINALIZER], why: "hold the Member for its farewell" },
+    ],
+    [
+      "deleting with our finalizer, farewell recorded, its Event owed: write it before the finalizer goes",
+      member({
+        deleting: true,
+        finalizers: [FAREWELL_FINALIZER],
+        farewellRecorded: true,
+        recordedGreeting: "sad to see you go patrick",
+        pendingEvent: farewellMark,
+      }),
+      finalizerMode,
+      { kind: "record-event", name: "patrick.fedcba9876543210", reason: "SaidFarewell", message: "sad to see you go patrick" },
+    ],
+    [
+      "deleting without our finalizer, a mark: nothing (the delete event says farewell)",
+      member({ deleting: true, finalizers: [OTHER], recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue", pendingEvent: mark }),
+      finalizerMode,
+      { kind: "none", why: "being deleted; the delete event says farewell" },
+    ],
+    [
+      "deleting without any finalizer, a mark, event mode: nothing",
+      member({ deleting: true, recordedTeam: "blue", pendingEvent: mark }),
+      eventMode,
+      { kind: "none", why: "being deleted; the delete event says farewell" },
+    ],
   ];
   for (const [title, m, policy, expected] of cases) {
     it(title, () => {
       assert.deepEqual(nextStep(m, policy), expected);
     });
   }
+
+  it("deleting with our finalizer: the farewell claim, then its Event, then the release", () => {
+    // Each step applied as claim.ts's writes would leave the Member.
+    let m = member({ deleting: true, finalizers: [OTHER, FAREWELL_FINALIZER], recordedTeam: "blue", recordedGreeting: "welcome patrick to the team blue" });
+    const steps: Step[] = [];
+    for (let i = 0; i < 5; i++) {
+      const step = nextStep(m, finalizerMode);
+      steps.push(step);
+      if (step.kind === "none") break;
+      if (step.kind === "claim") m = { ...m, farewellRecorded: true, recordedGreeting: step.greeting.text, pendingEvent: farewellMark };
+      else if (step.kind === "record-event") m = { ...m, pendingEvent: undefined };
+      else m = { ...m, finalizers: step.finalizers };
+    }
+    assert.deepEqual(steps, [
+      { kind: "claim", greeting: { text: "sad to see you go patrick", reason: "farewell", member: { ...who, team: "blue" } } },
+      { kind: "record-event", name: "patrick.fedcba9876543210", reason: "SaidFarewell", message: "sad to see you go patrick" },
+      { kind: "set-finalizers", finalizers: [OTHER], why: "farewell said: let the deletion finish" },
+      { kind: "none", why: "being deleted; the delete event says farewell" },
+    ]);
+  });
 
   it("uses the Member's namespace in the greeting", () => {
     const step = nextStep(member({ namespace: "team-ns" }), eventMode);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { farewellFor, greetingFor, greetingForState, type Greeting } from "../functions/greeting.ts";
 import { KubeError } from "../functions/kube-errors.ts";
-import type { Member } from "../functions/member.ts";
+import { parseMember, type Member } from "../functions/member.ts";
 import { createRecorder, eventName, eventReasons, type RecorderOptions } from "../functions/recorder.ts";
 import { captureLogs, memberFixture, MemoryKube } from "./support/memory-kube.ts";
 
@@ -343,5 +343,181 @@ describe("recorder: Event names", () => {
       assert.match(long, subdomain, "a valid Member name");
       assert.match(eventName(welcome, { ...patrick, name: long }), subdomain);
     }
+  });
+});
+
+describe("recorder: recordPending, the Event a claim owes", () => {
+  const owed = { name: "patrick.0123456789abcdef", reason: "TeamChanged" };
+  const claimStatus = { team: "red", greeting: "patrick moved from the team blue to the team red", greetedAt: "2026-11-25T09:59:59.000Z", pendingEvent: owed };
+  const { pendingEvent: _mark, ...cleared } = claimStatus;
+
+  /** patrick as his claim wrote him: status.pendingEvent names the Event it owes. */
+  function claimed(kube: MemoryKube): Member {
+    return parseMember(kube.add("patrick", { team: "red", status: claimStatus }));
+  }
+
+  it("writes the Event by the owed name, worded from status.greeting, then clears the mark under the claim's resourceVersion", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    const member = claimed(kube);
+    assert.equal(recorder.recordPending(member), undefined);
+    await recorder.settle();
+    assert.deepEqual(kube.events(), [
+      {
+        name: "patrick.0123456789abcdef",
+        member: { name: "patrick", namespace: "default", uid: "uid-patrick-1" },
+        reason: "TeamChanged",
+        message: "patrick moved from the team blue to the team red",
+        time: TIME,
+      },
+    ]);
+    assert.deepEqual(kube.writes, [
+      { op: "createEvent", name: "patrick.0123456789abcdef", resourceVersion: undefined, result: "ok" },
+      { op: "patchMemberStatus", name: "patrick", resourceVersion: member.resourceVersion, result: "ok" },
+    ]);
+    assert.deepEqual(kube.status("patrick"), cleared, "the mark is removed, the rest of status kept");
+    assert.equal(kube.calls.getMember, 0);
+    assert.deepEqual(sleeps, []);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("a Member that owes nothing: no call at all", async () => {
+    const { kube, recorder, logs } = setup();
+    recorder.recordPending(parseMember(kube.add("patrick", { team: "red", status: cleared })));
+    await recorder.settle();
+    assert.deepEqual(kube.writes, []);
+    assert.equal(kube.calls.getMember, 0);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("a conflict on clearing: reads again and, the same mark still there, clears it under the new version (no pause, one Event)", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    const member = claimed(kube);
+    let touched: string | undefined;
+    kube.before("patchMemberStatus", (k) => void (touched = parseMember(k.touch("patrick")).resourceVersion));
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.resourceVersion, w.result]),
+      [
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", member.resourceVersion, "conflict"],
+        ["createEvent", undefined, "ok"],
+        ["patchMemberStatus", touched, "ok"],
+      ],
+    );
+    assert.notEqual(touched, member.resourceVersion);
+    assert.equal(kube.calls.getMember, 1);
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(kube.status("patrick"), cleared);
+    assert.deepEqual(sleeps, []);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("a conflict on clearing: the mark changed meanwhile (a newer claim owes its own Event) stops it", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    const member = claimed(kube);
+    const newer = {
+      team: "",
+      greeting: "patrick left the team red",
+      greetedAt: "2026-11-25T10:00:01.000Z",
+      pendingEvent: { name: "patrick.1111111111111111", reason: "TeamChanged" },
+    };
+    kube.before("patchMemberStatus", (k) => void k.writeStatus("patrick", newer));
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.name, w.result]),
+      [
+        ["createEvent", "patrick.0123456789abcdef", "ok"],
+        ["patchMemberStatus", "patrick", "conflict"],
+      ],
+    );
+    assert.equal(kube.calls.getMember, 1);
+    assert.deepEqual(kube.status("patrick"), newer, "the newer mark is left for its own claim's recorder");
+    assert.deepEqual(sleeps, []);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("a conflict on clearing: the Member gone meanwhile stops it quietly", async () => {
+    const { kube, recorder, logs } = setup();
+    const member = claimed(kube);
+    kube.before("patchMemberStatus", (k) => void k.delete("patrick"));
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["createEvent:ok", "patchMemberStatus:not-found"],
+    );
+    assert.equal(kube.calls.getMember, 0);
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(logs(), [], "the mark went with the Member: nothing is owed");
+  });
+
+  it("unavailable: retried after the configured pauses, reading the Member again each time, then quietly done", async () => {
+    const { kube, recorder, logs, sleeps } = setup({ retryDelaysMs: [5, 7, 11] });
+    const member = claimed(kube);
+    kube.failNext("createEvent", "unavailable");
+    kube.failNext("patchMemberStatus", "unavailable");
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [5, 7]);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["createEvent:injected", "createEvent:ok", "patchMemberStatus:injected", "createEvent:ok", "patchMemberStatus:ok"],
+    );
+    assert.equal(kube.calls.getMember, 2);
+    assert.equal(kube.events().length, 1);
+    assert.deepEqual(kube.status("patrick"), cleared);
+    assert.deepEqual(logs(), []);
+  });
+
+  it("unavailable throughout: the configured pauses, then one warning, and the mark left for the next convergence", async () => {
+    const { kube, recorder, logs, sleeps } = setup({ retryDelaysMs: [5, 7] });
+    const member = claimed(kube);
+    kube.failNext("createEvent", "unavailable", 10);
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [5, 7]);
+    assert.equal(kube.calls.createEvent, 3);
+    assert.equal(kube.calls.patchMemberStatus, 0);
+    assert.deepEqual(kube.status("patrick"), claimStatus);
+    assert.deepEqual(logs(), [
+      { level: "warn", msg: "recording the greeting as an Event failed: injected unavailable for createEvent", ...fields, reason: "TeamChanged", attempts: 3 },
+    ]);
+  });
+
+  it("a rejected create (a 403 while RBAC syncs): one warning, no retry, the mark left", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    const member = claimed(kube);
+    kube.failNext("createEvent", "rejected");
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(sleeps, []);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.result}`),
+      ["createEvent:injected"],
+    );
+    assert.equal(kube.calls.getMember, 0);
+    assert.deepEqual(kube.events(), []);
+    assert.deepEqual(kube.status("patrick"), claimStatus, "still owed");
+    assert.deepEqual(logs(), [
+      { level: "warn", msg: "recording the greeting as an Event failed: injected rejected for createEvent", ...fields, reason: "TeamChanged", attempts: 1 },
+    ]);
+  });
+
+  it("shares the slots of record(), and settle() waits for it", async () => {
+    const { kube, recorder } = setup({ concurrency: 1 });
+    const member = claimed(kube);
+    recorder.record(welcome, patrick);
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(
+      kube.writes.map((w) => [w.op, w.name]),
+      [
+        ["createEvent", eventName(welcome, patrick)],
+        ["createEvent", "patrick.0123456789abcdef"],
+        ["patchMemberStatus", "patrick"],
+      ],
+    );
   });
 });

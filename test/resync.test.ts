@@ -163,6 +163,34 @@ describe("resync: converge every Member of the namespace", () => {
   });
 });
 
+describe("resync: Events a crash left owed", () => {
+  it("writes each owed Event through the convergence, before a new claim; only new greetings are said and counted", async () => {
+    const { kube, resync, said, say } = setup();
+    const owed = (name: string) => ({
+      team: "blue",
+      greeting: `welcome ${name} to the team blue`,
+      greetedAt: "2026-11-25T09:00:00.000Z",
+      pendingEvent: { name: `${name}.0123456789abcdef`, reason: "Welcomed" },
+    });
+    kube.add("a", { team: "blue", status: owed("a") });
+    kube.add("b", { team: "red", status: owed("b") });
+    kube.add("c", { team: "blue", status: { team: "blue" } });
+    const summary = await resync(say);
+    assert.deepEqual(withoutMs({ ...summary }), { listed: 3, greeted: 1, failed: 0, invalid: 0, ms: "ms" });
+    assert.deepEqual(said, ["b moved from the team blue to the team red"], "only b's team change is a greeting");
+    assert.deepEqual(
+      kube.events().map((e) => [e.name, e.reason, e.message]),
+      [
+        ["a.0123456789abcdef", "Welcomed", "welcome a to the team blue"],
+        ["b.0123456789abcdef", "Welcomed", "welcome b to the team blue"],
+      ],
+    );
+    assert.equal(kube.status("a")?.["pendingEvent"], undefined);
+    assert.equal((kube.status("b")?.["pendingEvent"] as { reason?: unknown } | undefined)?.reason, "TeamChanged", "b's new claim owes its own Event");
+    assert.equal(kube.calls.createEvent, 2);
+  });
+});
+
 describe("resync: failures", () => {
   it("converges the others, then throws unavailable naming how many failed", async () => {
     const { kube, resync, said, say, logs } = setup({ pageSize: 2, concurrency: 2 });

@@ -5,9 +5,10 @@
 // is removed; lists come in pages with continue tokens; Events are idempotent
 // by name. Failures can be injected per operation, before a write (a
 // concurrent writer), instead of a call (an error), or after a write (an
-// answer lost). Unit tests of claim.ts, resync.ts, recorder.ts and handler.ts
+// answer lost). Status writes are JSON merge patches (RFC 7386): null removes
+// a field. Unit tests of claim.ts, resync.ts, recorder.ts and handler.ts
 // use it; the real client is tested against a real API server in test/e2e/.
-import type { KubeApi, MemberEvent, MemberPage, MemberStatus } from "../../functions/kube-client.ts";
+import type { KubeApi, MemberEvent, MemberPage, StatusPatch } from "../../functions/kube-client.ts";
 import { KubeError, type KubeFailure } from "../../functions/kube-errors.ts";
 import { createLogger, type Logger } from "../../functions/logger.ts";
 import { MEMBER_API_VERSION, MEMBER_KIND, type JsonObject, type Member, type MemberRef } from "../../functions/member.ts";
@@ -46,6 +47,17 @@ const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 function asMutable(value: unknown): Mutable {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Mutable) : {};
+}
+
+/** A JSON merge patch (RFC 7386), as the API server applies one: null removes, objects merge, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return structuredClone(patch);
+  const merged: Mutable = { ...asMutable(target) };
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === null) delete merged[field];
+    else merged[field] = mergePatch(merged[field], value);
+  }
+  return merged;
 }
 
 function finalizersOf(object: Mutable): string[] {
@@ -144,10 +156,10 @@ export class MemoryKube implements KubeApi {
     return structuredClone(object);
   }
 
-  /** Another writer's status write (merge), unconditional. */
+  /** Another writer's status write (a merge patch: null removes), unconditional. */
   writeStatus(name: string, status: JsonObject, namespace = "default"): JsonObject {
     const object = this.#must(namespace, name);
-    object["status"] = { ...asMutable(object["status"]), ...structuredClone(status) };
+    object["status"] = mergePatch(object["status"], status);
     asMutable(object["metadata"])["resourceVersion"] = this.#bump();
     return structuredClone(object);
   }
@@ -233,9 +245,10 @@ export class MemoryKube implements KubeApi {
     };
   }
 
-  async patchMemberStatus(ref: MemberRef, resourceVersion: string, status: MemberStatus, signal?: AbortSignal): Promise<JsonObject> {
+  async patchMemberStatus(ref: MemberRef, resourceVersion: string, status: StatusPatch, signal?: AbortSignal): Promise<JsonObject> {
     return this.#write("patchMemberStatus", ref, resourceVersion, signal, (object) => {
-      object["status"] = { ...asMutable(object["status"]), ...structuredClone(status) };
+      // A merge patch: `{ pendingEvent: null }` removes the mark, as the API server does.
+      object["status"] = mergePatch(object["status"], status);
       asMutable(object["metadata"])["resourceVersion"] = this.#bump();
       return object;
     });
