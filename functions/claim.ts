@@ -112,7 +112,7 @@ export function createConverge(options: ClaimOptions): Converge {
           member = await writeClaim(ref, version, status, signal);
           claimed = { greeting: step.greeting, member };
         } else if (step.kind === "record-event") {
-          member = parsed(await writePendingEvent(await api(), member, step, now(), signal), ref);
+          member = parsed(await writePendingEvent(await api(), member, step, now(), { logger, refused: "give-up", signal }), ref);
           logger.debug("owed Event written", { member: ref.name, namespace: ref.namespace, event: step.name });
         } else {
           member = parsed(await (await api()).patchMemberFinalizers(ref, version, step.finalizers, signal), ref);

@@ -27,14 +27,14 @@ export function nextStep(member: Member, policy: Policy): Step {
     // Whatever the policy is now: a Member that carries our finalizer must be
     // let go, or its deletion hangs.
     if (!ours) return { kind: "none", why: "being deleted; the delete event says farewell" };
+    // An Event still owed (a crash before it was written) first: the farewell's claim would replace its mark.
+    if (member.pendingEvent !== undefined) return recordEvent(member, member.pendingEvent);
     if (!member.farewellRecorded) {
       return {
         kind: "claim",
         greeting: { text: farewellText(member.name), reason: "farewell", member: { name: member.name, namespace: member.namespace, team: member.team } },
       };
     }
-    // The Event first: once the finalizer is gone, so is the mark that it is owed.
-    if (member.pendingEvent !== undefined) return recordEvent(member, member.pendingEvent);
     return { kind: "set-finalizers", finalizers: member.finalizers.filter((f) => f !== FAREWELL_FINALIZER), why: "farewell said: let the deletion finish" };
   }
   // First the finalizer, then the welcome: once greeted, a deletion cannot slip by unseen.

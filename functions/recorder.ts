@@ -67,18 +67,30 @@ export function eventName(greeting: Greeting, member: Member | MemberRef, key?: 
  * Writes the Event a claim owes and clears the mark, under the resourceVersion
  * the Member had (409 if it changed meanwhile: the caller reads it again).
  * Returns the Member as written.
+ *
+ * `refused` says what a refused create (403, 422) means. Right after the claim
+ * it may be a kube-apiserver still syncing its RBAC caches after a restart:
+ * "retry", and if it stays refused the mark is left for a later convergence.
+ * That later convergence gives it up ("give-up"): an Event refused for good (no
+ * RBAC for events) must not hold the Member's later greetings, or its
+ * finalizer, hostage.
  */
 export async function writePendingEvent(
   kube: KubeApi,
   member: Member,
   pending: { readonly name: string; readonly reason: string; readonly message: string },
   time: Date,
-  signal?: AbortSignal,
+  options: { readonly logger: Logger; readonly refused: "retry" | "give-up"; readonly signal?: AbortSignal },
 ): Promise<JsonObject> {
   const ref = { name: member.name, namespace: member.namespace };
-  await kube.createEvent({ name: pending.name, member: { ...ref, uid: member.uid }, reason: pending.reason, message: pending.message, time }, signal);
+  try {
+    await kube.createEvent({ name: pending.name, member: { ...ref, uid: member.uid }, reason: pending.reason, message: pending.message, time }, options.signal);
+  } catch (err) {
+    if (!(err instanceof KubeError && err.kind === "rejected" && options.refused === "give-up")) throw err;
+    options.logger.warn(`the Event this greeting owes was refused again, and is given up: ${err.message}`, { ...ref, event: pending.name });
+  }
   if (member.resourceVersion === undefined) throw new KubeError("rejected", `member ${member.namespace}/${member.name} has no resourceVersion`);
-  return kube.patchMemberStatus(ref, member.resourceVersion, { pendingEvent: null }, signal);
+  return kube.patchMemberStatus(ref, member.resourceVersion, { pendingEvent: null }, options.signal);
 }
 
 export function createRecorder(options: RecorderOptions): EventRecorder {
@@ -137,19 +149,20 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     const fields = { member: claimed.name, namespace: claimed.namespace, reason: owed.reason };
     for (let attempt = 0; member?.pendingEvent?.name === owed.name; attempt++) {
       try {
-        await writePendingEvent(await api(), member, { ...owed, message: member.recordedGreeting ?? "" }, now());
+        await writePendingEvent(await api(), member, { ...owed, message: member.recordedGreeting ?? "" }, now(), { logger, refused: "retry" });
         return;
       } catch (err) {
         // Gone meanwhile: the Event was created before the mark was to be cleared, and the mark went with the Member.
         if (err instanceof KubeError && err.kind === "not-found") return;
         const delay = delays[attempt];
-        const again = err instanceof KubeError && (err.kind === "unavailable" || err.kind === "conflict") && delay !== undefined;
+        // Unavailable, a conflict (read again), or refused (it may be RBAC caches still syncing): again, a few times.
+        const again = err instanceof KubeError && delay !== undefined;
         if (!again) {
           // Still owed: the Member's next convergence (an event, or the resync) writes it.
           logger.warn(`recording the greeting as an Event failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, attempts: attempt + 1 });
           return;
         }
-        if (err.kind === "unavailable") await sleep(delay);
+        if (err.kind !== "conflict") await sleep(delay);
         try {
           const object = await (await api()).getMember(claimed);
           member = object === undefined ? undefined : parseMember(object, claimed.namespace);

@@ -679,6 +679,39 @@ describe("claim: the Event a claim owes (status.pendingEvent)", () => {
     assert.deepEqual(logs(), [{ level: "debug", msg: "owed Event written", member: "patrick", namespace: "default", event: "patrick.0123456789abcdef" }]);
   });
 
+  it("a mark whose Event is refused again (no RBAC for events): given up with one warning, and the team change is still claimed", async () => {
+    const { kube, run, current, logs } = setup();
+    kube.add("patrick", { team: "blue", status: crashed });
+    kube.setTeam("patrick", "red");
+    kube.failNext("createEvent", "rejected");
+    const claimed = await run(current());
+    assert.deepEqual(claimed?.greeting, movedBlueRed);
+    assert.deepEqual(
+      kube.writes.map((w) => `${w.op}:${w.name}:${w.result}`),
+      ["createEvent:patrick.0123456789abcdef:injected", "patchMemberStatus:patrick:ok", "patchMemberStatus:patrick:ok"],
+    );
+    assert.deepEqual(kube.events(), []);
+    assert.deepEqual(
+      logs()
+        .filter((l) => l.level === "warn")
+        .map((l) => l.msg),
+      ["the Event this greeting owes was refused again, and is given up: injected rejected for createEvent"],
+    );
+  });
+
+  it("finalizer mode: a Member held in deletion with an Event still owed gets that Event before its farewell is claimed", async () => {
+    const { kube, run, parsed } = setup({ policy: { finalizer: true } });
+    kube.add("patrick", { team: "blue", finalizers: [FAREWELL_FINALIZER], status: crashed });
+    const claimed = await run(parsed(kube.delete("patrick")));
+    assert.equal(claimed?.greeting.reason, "farewell");
+    assert.deepEqual(
+      kube.events().map((e) => e.reason),
+      ["Welcomed", "SaidFarewell"],
+      "the owed welcome's Event, then the farewell's, before the finalizer went",
+    );
+    assert.equal(kube.member("patrick"), undefined);
+  });
+
   it("a mark and a team change: the owed Event first, then the new claim, whose own Event is left to the recorder", async () => {
     const { kube, run, current } = setup();
     kube.add("patrick", { team: "blue", status: crashed });

@@ -43,8 +43,10 @@ const errors = (from: number) =>
     .filter((l) => l.level === "error")
     .map((l) => l["code"]);
 
-async function eventsSettled(count: number): Promise<void> {
-  for (let i = 0; api.events.length < count && i < 100; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+/** Waits until `count` Events exist and the claim's mark (status.pendingEvent) is cleared: the recorder is done. */
+async function eventsSettled(count: number, member: string): Promise<void> {
+  const owed = (): unknown => (api.members.get(`default/${member}`)?.["status"] as Record<string, unknown> | undefined)?.["pendingEvent"];
+  for (let i = 0; (api.events.length < count || owed() !== undefined) && i < 250; i++) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 describe("an API server that answers 503 once", () => {
@@ -66,7 +68,7 @@ describe("an API server that answers 503 once", () => {
       ["welcome patrick to the team blue"],
     );
     // Its Event is written after the reply: let it land before the next test injects failures.
-    await eventsSettled(1);
+    await eventsSettled(1, "patrick");
     assert.equal(api.events.length, 1);
   });
 
@@ -86,7 +88,7 @@ describe("an API server that answers 503 once", () => {
     );
     const again = await post(greeter.url, headers, body);
     assert.equal(again.status, 200, again.text);
-    await eventsSettled(1);
+    await eventsSettled(1, "nina");
     const status = (api.members.get("default/nina")?.["status"] ?? {}) as Record<string, unknown>;
     assert.equal(status["team"], "blue");
     assert.equal(api.events.length, 1);

@@ -486,23 +486,37 @@ describe("recorder: recordPending, the Event a claim owes", () => {
     ]);
   });
 
-  it("a rejected create (a 403 while RBAC syncs): one warning, no retry, the mark left", async () => {
+  it("a refused create (a 403 while a restarted API server syncs RBAC) is tried again like an outage; still refused: one warning, the mark left", async () => {
     const { kube, recorder, logs, sleeps } = setup();
     const member = claimed(kube);
-    kube.failNext("createEvent", "rejected");
+    kube.failNext("createEvent", "rejected", 4);
     recorder.recordPending(member);
     await recorder.settle();
-    assert.deepEqual(sleeps, []);
+    assert.deepEqual(sleeps, [100, 400, 1600]);
     assert.deepEqual(
       kube.writes.map((w) => `${w.op}:${w.result}`),
-      ["createEvent:injected"],
+      ["createEvent:injected", "createEvent:injected", "createEvent:injected", "createEvent:injected"],
     );
-    assert.equal(kube.calls.getMember, 0);
     assert.deepEqual(kube.events(), []);
-    assert.deepEqual(kube.status("patrick"), claimStatus, "still owed");
+    assert.deepEqual(kube.status("patrick"), claimStatus, "still owed, for the next convergence");
     assert.deepEqual(logs(), [
-      { level: "warn", msg: "recording the greeting as an Event failed: injected rejected for createEvent", ...fields, reason: "TeamChanged", attempts: 1 },
+      { level: "warn", msg: "recording the greeting as an Event failed: injected rejected for createEvent", ...fields, reason: "TeamChanged", attempts: 4 },
     ]);
+  });
+
+  it("a create refused once, then taken: the Event written and the mark cleared", async () => {
+    const { kube, recorder, logs, sleeps } = setup();
+    const member = claimed(kube);
+    kube.failNext("createEvent", "rejected", 1);
+    recorder.recordPending(member);
+    await recorder.settle();
+    assert.deepEqual(sleeps, [100]);
+    assert.deepEqual(
+      kube.events().map((e) => e.name),
+      ["patrick.0123456789abcdef"],
+    );
+    assert.deepEqual(kube.status("patrick"), cleared);
+    assert.deepEqual(logs(), []);
   });
 
   it("shares the slots of record(), and settle() waits for it", async () => {
