@@ -62,6 +62,7 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
   it("one resync welcomes every Member exactly once, each with its claim and one Event", async (t) => {
     const { cp } = cluster();
     const mark = g().mark();
+    const started = performance.now();
     const first = await ping(g().url);
     assert.equal(first.status, 204, first.text);
     const done = await g().waitForLog("resync done", mark);
@@ -93,16 +94,22 @@ describe(`resync of ${COUNT} Members`, { timeout: 900_000 }, () => {
       list.items.filter((m) => m.status?.team !== (m.spec?.memberOf ?? "")).map((m) => m.metadata.name),
       [],
     );
-    // Events are written after the claims, off the reply path: wait for them to land.
-    const deadline = Date.now() + 120_000;
-    let events = 0;
-    do {
-      const listed = (await cp.kubectlJson(["get", "events", "-n", NAMESPACE, "--field-selector", "reason=Welcomed", "-o", "json"])) as { items: unknown[] };
-      events = listed.items.length;
-      if (events >= COUNT) break;
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-    } while (Date.now() < deadline);
-    assert.equal(events, COUNT, "one Welcomed Event per Member");
+    // Every claim names the Event it owes in status.pendingEvent until that Event exists:
+    // the Events are all written once no Member carries the mark any more.
+    const owing = async (): Promise<number> => {
+      const members = (await cp.kubectlJson(["get", MEMBERS, "-n", NAMESPACE, "-o", "json"])) as { items: { status?: { pendingEvent?: unknown } }[] };
+      return members.items.filter((m) => m.status?.pendingEvent !== undefined).length;
+    };
+    const deadline = Date.now() + 600_000;
+    let owed = await owing();
+    while (owed > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      owed = await owing();
+    }
+    t.diagnostic(`every Event written ${((performance.now() - started) / 1000).toFixed(1)} s after the resync began`);
+    assert.equal(owed, 0, "Members still owed an Event");
+    const events = (await cp.kubectlJson(["get", "events", "-n", NAMESPACE, "--field-selector", "reason=Welcomed", "-o", "json"])) as { items: unknown[] };
+    assert.equal(events.items.length, COUNT, "one Welcomed Event per Member");
   });
 
   it("a second resync finds everything in step: it lists, says nothing, writes nothing", async (t) => {
