@@ -1,5 +1,6 @@
 // `npm run bench`: the greeter against (a) a bare node:http greeter and (b) the
-// same function on faas-js-runtime, on this machine, in one run (issue 5).
+// same function on faas-js-runtime, on this machine, in one run (issue 5); and
+// the greeter with METRICS=off, to show what metrics cost (issue 11).
 //
 // For each server, as a child process (`node <file>`) on a free 127.0.0.1 port
 // with stdout piped to a sink that counts greeting lines:
@@ -12,7 +13,7 @@
 //
 //   node bench/run.ts [--quick] [--rounds N] [--cold-rounds N] [--duration S]
 //     [--warmup S] [--connections N] [--settle MS] [--loadgen auto|wrk|autocannon]
-//     [--wrk-threads N] [--targets greeter,bare,faas] [--out FILE] [--no-write]
+//     [--wrk-threads N] [--targets greeter,greeter-off,bare,faas] [--out FILE] [--no-write]
 //     [--profile greeter|bare|faas]
 // Every option also reads BENCH_<NAME> from the environment (BENCH_COLD_ROUNDS, …).
 import { spawnSync } from "node:child_process";
@@ -34,6 +35,8 @@ const END = "<!-- bench:results:end -->";
 
 const TARGETS: readonly ServerSpec[] = [
   { key: "greeter", label: "member-greeter", args: ["(package.json main)"] },
+  // The same build with metrics off (no prom-client loaded, nothing counted): what metrics cost, in the same run.
+  { key: "greeter-off", label: "member-greeter, METRICS=off", args: ["(package.json main)"], env: { METRICS: "off" } },
   { key: "bare", label: "bare node:http", args: ["dist/bench/baseline-node-http.js"] },
   { key: "faas", label: "faas-js-runtime", args: ["dist/bench/baseline-faas.js"] },
 ];
@@ -101,7 +104,7 @@ const targetKeys = setting(flags.targets, "BENCH_TARGETS", TARGETS.map((t) => t.
 const targets = targetKeys.map((key) => {
   const spec = TARGETS.find((t) => t.key === key);
   if (spec === undefined) throw new Error(`unknown target ${key}: use ${TARGETS.map((t) => t.key).join(", ")}`);
-  return spec.key === "greeter" ? { ...spec, args: [greeterEntry(ROOT)] } : spec;
+  return spec.key.startsWith("greeter") ? { ...spec, args: [greeterEntry(ROOT)] } : spec;
 });
 
 function chooseLoadgen(): { name: LoadgenName; version: string } {
@@ -315,13 +318,16 @@ function report(meta: { started: Date; seconds: number; loadgen: string; load: r
     ["cold start (ms)", "cold", fmt.ms],
     ["idle RSS (MiB)", "rss", fmt.mib],
   ];
-  const header = `| median | ${targets.map((t) => t.label).join(" | ")} | greeter / bare | greeter / faas |`;
+  // Where the METRICS=off greeter ran too, a column says what metrics cost.
+  const others = ["bare", "faas", ...(m.has("greeter-off") ? ["greeter-off"] : [])];
+  const otherHeader: Record<string, string> = { bare: "greeter / bare", faas: "greeter / faas", "greeter-off": "metrics on / off" };
+  const header = `| median | ${targets.map((t) => t.label).join(" | ")} | ${others.map((o) => otherHeader[o]).join(" | ")} |`;
   const table = [
     header,
-    `|---|${targets.map(() => "--:|").join("")}--:|--:|`,
+    `|---|${targets.map(() => "--:|").join("")}${others.map(() => "--:|").join("")}`,
     ...rows.map(
       ([name, metric, f]) =>
-        `| ${name} | ${targets.map((t) => f(m.get(t.key)?.[metric] ?? Number.NaN)).join(" | ")} | ${fmt.ratio(ratio(metric, "bare"))} | ${fmt.ratio(ratio(metric, "faas"))} |`,
+        `| ${name} | ${targets.map((t) => f(m.get(t.key)?.[metric] ?? Number.NaN)).join(" | ")} | ${others.map((o) => fmt.ratio(ratio(metric, o))).join(" | ")} |`,
     ),
   ];
   const goals: [string, keyof Medians, string, "≥" | "≤", number][] = [
@@ -402,7 +408,7 @@ function writeDoc(section: string): void {
 async function profile(key: string, loadgen: LoadgenName): Promise<void> {
   const known = TARGETS.find((t) => t.key === key);
   if (known === undefined) throw new Error(`--profile: unknown target ${key}`);
-  const spec = known.key === "greeter" ? { ...known, args: [greeterEntry(ROOT)] } : known;
+  const spec = known.key.startsWith("greeter") ? { ...known, args: [greeterEntry(ROOT)] } : known;
   const dir = mkdtempSync(join(tmpdir(), "greeter-prof-"));
   try {
     const running = await startServer(spec, { cwd: ROOT, marker: MARKER, nodeFlags: ["--cpu-prof", "--cpu-prof-dir", dir] });

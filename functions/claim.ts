@@ -10,6 +10,9 @@ import { eventName, eventReasons, writePendingEvent } from "./recorder.ts";
 import { nextStep, type Policy } from "./next-step.ts";
 import type { Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
+import { noMetrics, type Metrics } from "./metrics.ts";
+import type { RequestScope } from "./request-scope.ts";
+import type { Span } from "./trace-context.ts";
 import { parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
 
 export interface Claimed {
@@ -19,7 +22,8 @@ export interface Claimed {
 }
 
 export interface ClaimOptions {
-  readonly api: () => Promise<KubeApi>;
+  /** The API, its calls sent as children of `span` when there is one. */
+  readonly api: (span?: Span) => Promise<KubeApi>;
   readonly policy: Policy;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -27,9 +31,11 @@ export interface ClaimOptions {
   readonly maxWrites?: number;
   /** Deadline of the read that checks whether a claim whose answer was lost was written. */
   readonly verifyTimeoutMs?: number;
+  readonly metrics?: Metrics;
 }
 
-export type Converge = (start: Member | MemberRef, signal: AbortSignal) => Promise<Claimed | undefined>;
+/** `scope`: the request that asked, whose logger and span the convergence's lines and calls carry. */
+export type Converge = (start: Member | MemberRef, signal: AbortSignal, scope?: RequestScope) => Promise<Claimed | undefined>;
 
 function isFull(start: Member | MemberRef): start is Member {
   return "team" in start;
@@ -52,12 +58,13 @@ function statusFor(greeting: Greeting, member: Member, time: Date): MemberStatus
 }
 
 export function createConverge(options: ClaimOptions): Converge {
-  const { api, policy, logger, now } = options;
+  const { api, policy, now } = options;
   const maxWrites = options.maxWrites ?? 5;
   const verifyTimeoutMs = options.verifyTimeoutMs ?? 2_000;
+  const metrics = options.metrics ?? noMetrics;
 
-  const read = async (ref: MemberRef, signal: AbortSignal): Promise<Member | undefined> => {
-    const object = await (await api()).getMember(ref, signal);
+  const read = async (kube: () => Promise<KubeApi>, ref: MemberRef, signal: AbortSignal): Promise<Member | undefined> => {
+    const object = await (await kube()).getMember(ref, signal);
     return object === undefined ? undefined : parseMember(object, ref.namespace);
   };
   const parsed = (object: JsonObject, ref: MemberRef): Member => parseMember(object, ref.namespace);
@@ -69,12 +76,20 @@ export function createConverge(options: ClaimOptions): Converge {
    * tells whether it is ours to say; if that read fails too, the sender's
    * retry decides again from whatever the Member then records.
    */
-  const writeClaim = async (ref: MemberRef, version: string, status: MemberStatus, signal: AbortSignal): Promise<Member> => {
+  const writeClaim = async (
+    kube: () => Promise<KubeApi>,
+    logger: Logger,
+    ref: MemberRef,
+    version: string,
+    status: MemberStatus,
+    signal: AbortSignal,
+  ): Promise<Member> => {
     try {
-      return parsed(await (await api()).patchMemberStatus(ref, version, status, signal), ref);
+      return parsed(await (await kube()).patchMemberStatus(ref, version, status, signal), ref);
     } catch (err) {
+      if (err instanceof KubeError && err.kind === "conflict") metrics.claimLost();
       if (!(err instanceof KubeError && err.kind === "unavailable")) throw err;
-      const now = await read(ref, AbortSignal.timeout(verifyTimeoutMs)).catch(() => undefined);
+      const now = await read(kube, ref, AbortSignal.timeout(verifyTimeoutMs)).catch(() => undefined);
       if (now !== undefined && now.recordedGreeting === status.greeting && now.recordedAt === status.greetedAt) {
         logger.info("the claim's answer was lost, but the claim was written", { member: ref.name, namespace: ref.namespace });
         return now;
@@ -83,10 +98,12 @@ export function createConverge(options: ClaimOptions): Converge {
     }
   };
 
-  return async (start, signal) => {
+  return async (start, signal, scope) => {
+    const logger = scope?.logger ?? options.logger;
+    const kube = (): Promise<KubeApi> => api(scope?.span);
     const ref: MemberRef = { name: start.name, namespace: start.namespace };
     // The event's copy decides when it names its version; otherwise read it.
-    let member = isFull(start) && start.resourceVersion !== undefined ? start : await read(ref, signal);
+    let member = isFull(start) && start.resourceVersion !== undefined ? start : await read(kube, ref, signal);
     if (member === undefined) logger.info("member no longer exists, nothing to greet", { member: ref.name, namespace: ref.namespace });
     let claimed: Claimed | undefined;
     for (let writes = 0; member !== undefined; ) {
@@ -109,20 +126,20 @@ export function createConverge(options: ClaimOptions): Converge {
       try {
         if (step.kind === "claim") {
           const status = statusFor(step.greeting, member, now());
-          member = await writeClaim(ref, version, status, signal);
+          member = await writeClaim(kube, logger, ref, version, status, signal);
           claimed = { greeting: step.greeting, member };
         } else if (step.kind === "record-event") {
-          member = parsed(await writePendingEvent(await api(), member, step, now(), { logger, refused: "give-up", signal }), ref);
+          member = parsed(await writePendingEvent(await kube(), member, step, now(), { logger, refused: "give-up", signal }), ref);
           logger.debug("owed Event written", { member: ref.name, namespace: ref.namespace, event: step.name });
         } else {
-          member = parsed(await (await api()).patchMemberFinalizers(ref, version, step.finalizers, signal), ref);
+          member = parsed(await (await kube()).patchMemberFinalizers(ref, version, step.finalizers, signal), ref);
           logger.debug(`finalizers set: ${step.why}`, { member: ref.name, namespace: ref.namespace });
         }
       } catch (err) {
         try {
           if (err instanceof KubeError && err.kind === "conflict") {
             logger.debug("member changed meanwhile: reading it again", { member: ref.name, namespace: ref.namespace, step: step.kind });
-            member = await read(ref, signal);
+            member = await read(kube, ref, signal);
             continue;
           }
           if (err instanceof KubeError && err.kind === "not-found") break;

@@ -23,6 +23,8 @@ export interface Config {
   readonly farewells: "event" | "finalizer";
   /** The namespace whose Members a resync lists; undefined: the function's own (ServiceAccount or kubeconfig context). */
   readonly watchNamespace: string | undefined;
+  /** "on": count, and serve GET /metrics; "off": count nothing, and /metrics is not a route. */
+  readonly metrics: "on" | "off";
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -54,6 +56,10 @@ export function loadConfig(env: Env): Config {
   if (farewells !== "event" && farewells !== "finalizer") {
     throw new ConfigError(`FAREWELLS must be event or finalizer, got ${JSON.stringify(env["FAREWELLS"])}`);
   }
+  const metrics = (env["METRICS"] ?? "on").toLowerCase();
+  if (metrics !== "on" && metrics !== "off") {
+    throw new ConfigError(`METRICS must be on or off, got ${JSON.stringify(env["METRICS"])}`);
+  }
   const watchNamespace = env["WATCH_NAMESPACE"] === "" ? undefined : env["WATCH_NAMESPACE"];
   if (watchNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(watchNamespace)) {
     throw new ConfigError(`WATCH_NAMESPACE must be a namespace name, got ${JSON.stringify(watchNamespace)}`);
@@ -77,5 +83,6 @@ export function loadConfig(env: Env): Config {
     eventTimeoutMs,
     farewells,
     watchNamespace,
+    metrics,
   };
 }

@@ -5,7 +5,7 @@ import { KubeError } from "./kube-errors.ts";
 
 // Status codes follow what Knative does with them (see docs/http-contract.md):
 // 4xx is final, 503 asks the sender to retry, 500 is a bug and is not retried.
-const errorCodes = {
+export const errorCodes = {
   ERR_BAD_REQUEST: 400,
   ERR_MALFORMED_JSON: 400,
   ERR_INVALID_ENCODING: 400,

@@ -9,16 +9,19 @@ import { greetingFor, type Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
 import { greetingFromEvent, readMemberEvent } from "./member-event.ts";
 import { memberPath, parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
+import { noMetrics, type Metrics } from "./metrics.ts";
 import { farewellOnDelete, type Policy } from "./next-step.ts";
 import type { EventRecorder } from "./recorder.ts";
+import type { RequestScope } from "./request-scope.ts";
 import type { Resync } from "./resync.ts";
+import type { Span } from "./trace-context.ts";
 
 export { GREETING_TYPE } from "./event-types.ts";
 
 /** Reads Members from the API server (Reference mode). */
 export interface MemberReader {
   /** The Member object, or undefined when it no longer exists. Throws KubeError. */
-  getMember(ref: MemberRef, signal?: AbortSignal): Promise<JsonObject | undefined>;
+  getMember(ref: MemberRef, signal?: AbortSignal, span?: Span): Promise<JsonObject | undefined>;
 }
 
 /** Where greetings are recorded on the cluster: claims, Events and the resync. */
@@ -52,20 +55,28 @@ export interface HandlerOptions {
   readonly now: () => Date;
   /** Budget for handling one event, API calls included: well under what senders wait. */
   readonly timeoutMs: number;
+  readonly metrics?: Metrics;
 }
 
-export type Handler = (event: CloudEventV1<unknown>) => Promise<Outcome>;
+/**
+ * Handles one event. `scope`: the request it came in, whose logger (with its
+ * trace ids) every line and whose span every API call it causes carries; the
+ * reply continues that span's trace.
+ */
+export type Handler = (event: CloudEventV1<unknown>, scope?: RequestScope) => Promise<Outcome>;
 
 export function createHandler(options: HandlerOptions): Handler {
-  const { logger, source, reader, claims, newId, now, timeoutMs } = options;
+  const { source, reader, claims, newId, now, timeoutMs } = options;
+  const metrics = options.metrics ?? noMetrics;
 
-  const ignore = (event: CloudEventV1<unknown>, reason: string): Outcome => {
-    logger.debug(`ignored: ${reason}`, { eventId: event.id, eventType: event.type });
+  const ignore = (event: CloudEventV1<unknown>, reason: string, scope: RequestScope): Outcome => {
+    scope.logger.debug(`ignored: ${reason}`, { eventId: event.id, eventType: event.type });
     return { kind: "ignored", reason };
   };
 
-  const say = (greeting: Greeting, event: CloudEventV1<unknown>): void => {
-    logger.info(greeting.text, {
+  const say = (greeting: Greeting, event: CloudEventV1<unknown>, scope: RequestScope): void => {
+    metrics.greeted(greeting.reason);
+    scope.logger.info(greeting.text, {
       member: greeting.member.name,
       namespace: greeting.member.namespace,
       team: greeting.member.team,
@@ -80,15 +91,13 @@ export function createHandler(options: HandlerOptions): Handler {
    * path; for a Member on its way out the convergence wrote it already, before
    * the finalizer (and the mark) went.
    */
-  const sayClaimed = (claimed: Claimed, event: CloudEventV1<unknown>): void => {
-    say(claimed.greeting, event);
-    if (!claimed.member.deleting) claims?.recorder.recordPending(claimed.member);
+  const sayClaimed = (claimed: Claimed, event: CloudEventV1<unknown>, scope: RequestScope): void => {
+    say(claimed.greeting, event, scope);
+    if (!claimed.member.deleting) claims?.recorder.recordPending(claimed.member, scope);
   };
 
-  const reply = (greeting: Greeting): Outcome => ({
-    kind: "greeted",
-    greeting,
-    reply: {
+  const reply = (greeting: Greeting, scope: RequestScope): Outcome => {
+    const event: CloudEventV1<GreetingData> = {
       specversion: "1.0",
       id: newId(),
       source,
@@ -97,13 +106,19 @@ export function createHandler(options: HandlerOptions): Handler {
       time: now().toISOString(),
       datacontenttype: "application/json",
       data: { greeting: greeting.text, reason: greeting.reason, member: greeting.member },
-    },
-  });
+    };
+    // The distributed-tracing extension: the reply was made in this function's span.
+    if (scope.span !== undefined) {
+      event["traceparent"] = scope.span.traceparent;
+      if (scope.span.tracestate !== undefined) event["tracestate"] = scope.span.tracestate;
+    }
+    return { kind: "greeted", greeting, reply: event };
+  };
 
-  const read = async (event: CloudEventV1<unknown>, ref: MemberRef, signal: AbortSignal): Promise<Member | undefined> => {
-    const object = await reader?.getMember(ref, signal);
+  const read = async (event: CloudEventV1<unknown>, ref: MemberRef, signal: AbortSignal, scope: RequestScope): Promise<Member | undefined> => {
+    const object = await reader?.getMember(ref, signal, scope.span);
     if (object === undefined) {
-      logger.info("member no longer exists, nothing to greet", { member: ref.name, namespace: ref.namespace, eventId: event.id, eventType: event.type });
+      scope.logger.info("member no longer exists, nothing to greet", { member: ref.name, namespace: ref.namespace, eventId: event.id, eventType: event.type });
       return undefined;
     }
     return parseMember(object, ref.namespace);
@@ -113,47 +128,49 @@ export function createHandler(options: HandlerOptions): Handler {
   const unrecorded = async (
     event: CloudEventV1<unknown>,
     said: Exclude<ReturnType<typeof readMemberEvent>, { kind: "resync" | "other" }>,
+    scope: RequestScope,
   ): Promise<Outcome> => {
     let greeting: Greeting | undefined;
     if (said.kind === "member-ref" && said.change !== "delete" && reader !== undefined) {
-      const member = await read(event, said.ref, AbortSignal.timeout(timeoutMs));
+      const member = await read(event, said.ref, AbortSignal.timeout(timeoutMs), scope);
       if (member === undefined) return { kind: "ignored", reason: "member no longer exists" };
       greeting = greetingFor(said.change, member);
     } else {
       greeting = greetingFromEvent(said);
     }
-    if (greeting === undefined) return ignore(event, "no team change to greet");
-    say(greeting, event);
-    return reply(greeting);
+    if (greeting === undefined) return ignore(event, "no team change to greet", scope);
+    say(greeting, event, scope);
+    return reply(greeting, scope);
   };
 
-  return async (event) => {
+  return async (event, given) => {
+    const scope: RequestScope = given ?? { logger: options.logger, span: undefined };
     const said = readMemberEvent(event);
-    if (said.kind === "other") return ignore(event, said.why);
+    if (said.kind === "other") return ignore(event, said.why, scope);
     if (said.kind === "resync") {
-      if (claims === undefined) return ignore(event, "resync needs a cluster where greetings are recorded");
-      await claims.resync((claimed) => sayClaimed(claimed, event));
+      if (claims === undefined) return ignore(event, "resync needs a cluster where greetings are recorded", scope);
+      await claims.resync((claimed) => sayClaimed(claimed, event, scope), scope);
       return { kind: "ignored", reason: "resync done" };
     }
-    if (claims === undefined) return unrecorded(event, said);
+    if (claims === undefined) return unrecorded(event, said, scope);
 
     if (said.change === "delete") {
       // The object is gone: nothing to claim on (see next-step.ts for what the finalizer changes).
       const member = said.kind === "member" ? said.member : undefined;
-      if (!farewellOnDelete(member, claims.policy)) return ignore(event, "farewell said already, before the Member went");
+      if (!farewellOnDelete(member, claims.policy)) return ignore(event, "farewell said already, before the Member went", scope);
       const greeting = greetingFromEvent(said);
-      if (greeting === undefined) return ignore(event, "nothing to say");
+      if (greeting === undefined) return ignore(event, "nothing to say", scope);
       // The final object's uid and resourceVersion name this deletion, however often it is
       // delivered; a bare reference has only the delivery's id.
       const final = said.kind === "member" && said.member.resourceVersion !== undefined ? said.member : undefined;
-      say(greeting, event);
-      claims.recorder.record(greeting, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined);
-      return reply(greeting);
+      say(greeting, event, scope);
+      claims.recorder.record(greeting, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined, scope);
+      return reply(greeting, scope);
     }
 
-    const claimed: Claimed | undefined = await claims.converge(said.kind === "member" ? said.member : said.ref, AbortSignal.timeout(timeoutMs));
-    if (claimed === undefined) return ignore(event, "nothing to greet: in step already, claimed by another delivery, or gone");
-    sayClaimed(claimed, event);
-    return reply(claimed.greeting);
+    const claimed: Claimed | undefined = await claims.converge(said.kind === "member" ? said.member : said.ref, AbortSignal.timeout(timeoutMs), scope);
+    if (claimed === undefined) return ignore(event, "nothing to greet: in step already, claimed by another delivery, or gone", scope);
+    sayClaimed(claimed, event, scope);
+    return reply(claimed.greeting, scope);
   };
 }

@@ -1,10 +1,15 @@
 // The HTTP boundary: routes, and the one place where errors become responses.
+import type { CloudEventV1 } from "cloudevents";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { decodeHeaderValue, decodeHttp, encodeBinary } from "./cloudevent-http.ts";
 import { HttpError, toHttpError } from "./errors.ts";
 import type { Handler } from "./handler.ts";
 import type { Logger } from "./logger.ts";
+import { eventTypeLabel, noMetrics, type Metrics } from "./metrics.ts";
+import type { Scrape } from "./prometheus.ts";
 import { readBody } from "./read-body.ts";
+import { scopeFor, type RequestScope } from "./request-scope.ts";
+import type { TraceCarriers } from "./trace-context.ts";
 
 export interface AppOptions {
   readonly handle: Handler;
@@ -12,6 +17,17 @@ export interface AppOptions {
   readonly maxBodyBytes: number;
   /** False once shutdown has begun. */
   readonly isReady: () => boolean;
+  readonly metrics?: Metrics;
+  /** Serves GET /metrics; undefined: no such route (metrics off). */
+  readonly scrape?: (() => Promise<Scrape>) | undefined;
+}
+
+/** Where a request's trace context may be: the W3C headers, and the event's distributed-tracing extension. */
+function carriers(req: Request, event: CloudEventV1<unknown> | undefined): TraceCarriers {
+  return {
+    headers: { traceparent: req.headers["traceparent"], tracestate: req.headers["tracestate"] },
+    extension: { traceparent: event?.["traceparent"], tracestate: event?.["tracestate"] },
+  };
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -36,7 +52,10 @@ function methodNotAllowed(allow: string) {
 }
 
 export function createApp(options: AppOptions): express.Express {
-  const { handle, logger, maxBodyBytes, isReady } = options;
+  const { handle, logger, maxBodyBytes, isReady, scrape } = options;
+  const metrics = options.metrics ?? noMetrics;
+  // The scope of each event request, for its error line (which the error handler writes).
+  const scopes = new WeakMap<Request, RequestScope>();
   const app = express();
   // Nothing here is cached by clients or reads query strings: skip the work.
   app.disable("x-powered-by");
@@ -44,21 +63,42 @@ export function createApp(options: AppOptions): express.Express {
   app.set("query parser", false);
 
   app.post("/", async (req, res) => {
-    const body = await readBody(req, maxBodyBytes);
-    const { event } = decodeHttp({ headers: req.headers, body });
-    const outcome = await handle(event);
-    if (outcome.kind === "ignored") {
-      // Empty 2xx: never a body that is not a CloudEvent (a Broker would count it as a failure).
-      res.writeHead(204);
-      res.end();
-      return;
+    const started = performance.now();
+    let type: string | undefined;
+    try {
+      const body = await readBody(req, maxBodyBytes);
+      const { event } = decodeHttp({ headers: req.headers, body });
+      type = event.type;
+      const scope = scopeFor(logger, carriers(req, event));
+      scopes.set(req, scope);
+      const outcome = await handle(event, scope);
+      if (outcome.kind === "ignored") {
+        // Empty 2xx: never a body that is not a CloudEvent (a Broker would count it as a failure).
+        res.writeHead(204);
+        res.end();
+      } else {
+        const reply = encodeBinary(outcome.reply);
+        reply.headers["content-length"] = String(Buffer.byteLength(reply.body));
+        res.writeHead(200, reply.headers);
+        res.end(reply.body);
+      }
+      metrics.eventHandled(eventTypeLabel(type), outcome.kind, (performance.now() - started) / 1000);
+    } catch (thrown) {
+      const err = fromExpress(thrown);
+      metrics.eventHandled(eventTypeLabel(type), err.isClientError ? "rejected" : "failed", (performance.now() - started) / 1000);
+      throw err;
     }
-    const reply = encodeBinary(outcome.reply);
-    reply.headers["content-length"] = String(Buffer.byteLength(reply.body));
-    res.writeHead(200, reply.headers);
-    res.end(reply.body);
   });
   app.all("/", methodNotAllowed("POST"));
+
+  if (scrape !== undefined) {
+    app.get("/metrics", async (_req, res) => {
+      const { contentType, body } = await scrape();
+      res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    });
+    app.all("/metrics", methodNotAllowed("GET, HEAD"));
+  }
 
   app.get("/healthz", (_req, res) => sendJson(res, 200, { status: "ok" }));
   app.all("/healthz", methodNotAllowed("GET, HEAD"));
@@ -74,6 +114,9 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use((thrown: unknown, req: Request, res: Response, _next: NextFunction) => {
     const err = fromExpress(thrown);
+    metrics.errorAnswered(err.code, err.status);
+    // A request that did not get as far as its event still has the W3C headers.
+    const { logger: log } = scopes.get(req) ?? scopeFor(logger, carriers(req, undefined));
     const fields = {
       code: err.code,
       status: err.status,
@@ -81,8 +124,8 @@ export function createApp(options: AppOptions): express.Express {
       path: req.path,
       eventId: eventIdOf(req),
     };
-    if (err.isClientError) logger.warn(`error: ${err.message}`, fields);
-    else logger.error(`error: ${err.message}`, { ...fields, cause: describe(err.cause) });
+    if (err.isClientError) log.warn(`error: ${err.message}`, fields);
+    else log.error(`error: ${err.message}`, { ...fields, cause: describe(err.cause) });
     if (res.headersSent) {
       res.destroy();
       return;

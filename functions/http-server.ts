@@ -18,7 +18,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, deps: GreeterDeps): Promise<RunningServer> {
   const { logger } = deps;
-  const greeter = wireGreeter(config, deps);
+  const greeter = await wireGreeter(config, deps);
   const server = createServer(greeter.app);
   // Knative's queue-proxy keeps connections open for a long time; stay above its idle timeout.
   server.keepAliveTimeout = 75_000;

@@ -19,6 +19,8 @@ import {
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
 import { KubeError } from "./kube-errors.ts";
+import { noMetrics, type KubeResource, type KubeVerb, type Metrics } from "./metrics.ts";
+import type { Span } from "./trace-context.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
 
 /** The Event a claim still owes: written by the claim, removed once the Event exists. */
@@ -128,11 +130,16 @@ export function namespaceOf(kc: KubeConfig): string | undefined {
 }
 
 // The generated client takes per-call middleware; this one hands the request
-// an AbortSignal, so that a deadline really cancels the HTTP request.
-function withSignal(signal: AbortSignal, options?: ConfigurationOptions): ConfigurationOptions {
+// an AbortSignal, so that a deadline really cancels the HTTP request, and the
+// trace context of the span that caused the call (W3C headers).
+function withSignal(signal: AbortSignal, span: Span | undefined, options?: ConfigurationOptions): ConfigurationOptions {
   const middleware = {
     pre: (request: RequestContext) => {
       request.setSignal(signal);
+      if (span !== undefined) {
+        request.setHeaderParam("traceparent", span.traceparent);
+        if (span.tracestate !== undefined) request.setHeaderParam("tracestate", span.tracestate);
+      }
       return new Observable(Promise.resolve(request));
     },
     post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
@@ -140,7 +147,14 @@ function withSignal(signal: AbortSignal, options?: ConfigurationOptions): Config
   return { ...options, middleware: [...(options?.middleware ?? []), middleware], middlewareMergeStrategy: "append" };
 }
 
-export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { readonly namespace: string | undefined } {
+/** The API as connected: calls as children of no span, and `traced` for those of one. */
+export interface ConnectedApi extends KubeApi {
+  readonly namespace: string | undefined;
+  /** The same API, each call sending `span`'s trace context. */
+  traced(span: Span): KubeApi;
+}
+
+export function connect(access: ClusterAccess, timeoutMs: number, metrics: Metrics = noMetrics): ConnectedApi {
   const kc = loadKubeConfig(access);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
@@ -154,8 +168,12 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
     name: ref.name,
   });
 
-  /** One API call, aborted at its own deadline or when the caller's signal fires, whichever is first. */
+  /**
+   * One API call, aborted at its own deadline or when the caller's signal
+   * fires, whichever is first; counted, with its duration, by what it meant.
+   */
   const call = async <T>(
+    kind: { readonly verb: KubeVerb; readonly resource: KubeResource; readonly span: Span | undefined },
     what: string,
     signal: AbortSignal | undefined,
     run: (options: ConfigurationOptions) => Promise<T>,
@@ -163,13 +181,18 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
   ): Promise<T> => {
     const deadline = AbortSignal.timeout(timeoutMs);
     const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+    const started = performance.now();
     try {
-      return await run(withSignal(combined, base));
+      const result = await run(withSignal(combined, kind.span, base));
+      metrics.kubeCall(kind.verb, kind.resource, "ok", (performance.now() - started) / 1000);
+      return result;
     } catch (err) {
-      if (deadline.aborted && !(signal?.aborted ?? false)) {
-        throw new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err });
-      }
-      throw classify(err, what);
+      const failure =
+        deadline.aborted && !(signal?.aborted ?? false)
+          ? new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err })
+          : classify(err, what);
+      metrics.kubeCall(kind.verb, kind.resource, failure.kind, (performance.now() - started) / 1000);
+      throw failure;
     }
   };
 
@@ -178,13 +201,11 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
     return value;
   };
 
-  return {
-    namespace: namespaceOf(kc),
-
+  const api = (span: Span | undefined): KubeApi => ({
     async getMember(ref, signal) {
       const what = `get member ${ref.namespace}/${ref.name}`;
       try {
-        return asObject(await call(what, signal, (o) => custom.getNamespacedCustomObject(member(ref), o)), what);
+        return asObject(await call({ verb: "get", resource: "members", span }, what, signal, (o) => custom.getNamespacedCustomObject(member(ref), o)), what);
       } catch (err) {
         if (err instanceof KubeError && err.kind === "not-found") return undefined;
         throw err;
@@ -194,7 +215,7 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
     async listMembers(namespace, page, signal) {
       const what = `list members in ${namespace}`;
       const list = asObject(
-        await call(what, signal, (o) =>
+        await call({ verb: "list", resource: "members", span }, what, signal, (o) =>
           custom.listNamespacedCustomObject(
             {
               group: MEMBER_GROUP,
@@ -220,7 +241,13 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
       // resourceVersion in a patch makes it conditional: 409 if the Member changed since.
       const body = { metadata: { resourceVersion }, status };
       return asObject(
-        await call(what, signal, (o) => custom.patchNamespacedCustomObjectStatus({ ...member(ref), body, fieldManager: COMPONENT }, o), mergePatch),
+        await call(
+          { verb: "patch", resource: "members/status", span },
+          what,
+          signal,
+          (o) => custom.patchNamespacedCustomObjectStatus({ ...member(ref), body, fieldManager: COMPONENT }, o),
+          mergePatch,
+        ),
         what,
       );
     },
@@ -229,7 +256,13 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
       const what = `patch finalizers of member ${ref.namespace}/${ref.name}`;
       const body = { metadata: { resourceVersion, finalizers } };
       return asObject(
-        await call(what, signal, (o) => custom.patchNamespacedCustomObject({ ...member(ref), body, fieldManager: COMPONENT }, o), mergePatch),
+        await call(
+          { verb: "patch", resource: "members", span },
+          what,
+          signal,
+          (o) => custom.patchNamespacedCustomObject({ ...member(ref), body, fieldManager: COMPONENT }, o),
+          mergePatch,
+        ),
         what,
       );
     },
@@ -255,7 +288,7 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
         count: 1,
       };
       try {
-        await call(`create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
+        await call({ verb: "create", resource: "events", span }, `create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
           core.createNamespacedEvent({ namespace: event.member.namespace, body }, o),
         );
       } catch (err) {
@@ -264,5 +297,7 @@ export function connect(access: ClusterAccess, timeoutMs: number): KubeApi & { r
         throw err;
       }
     },
-  };
+  });
+
+  return { ...api(undefined), namespace: namespaceOf(kc), traced: (span) => api(span) };
 }

@@ -14,6 +14,8 @@ import type { KubeApi } from "./kube-client.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
 import { parseMember, type JsonObject, type Member, type MemberRef } from "./member.ts";
+import type { RequestScope } from "./request-scope.ts";
+import type { Span } from "./trace-context.ts";
 
 export const eventReasons: Readonly<Record<Reason, string>> = {
   welcome: "Welcomed",
@@ -22,20 +24,23 @@ export const eventReasons: Readonly<Record<Reason, string>> = {
 };
 
 export interface EventRecorder {
-  /** After a claim: writes the Event it owes (member.pendingEvent), then clears the mark. Never throws, never waits. */
-  recordPending(member: Member): void;
+  /**
+   * After a claim: writes the Event it owes (member.pendingEvent), then clears the mark. Never throws, never waits.
+   * `scope`: the request whose greeting it is, whose logger and span the lines and calls carry; so for `record`.
+   */
+  recordPending(member: Member, scope?: RequestScope): void;
   /**
    * Starts writing the Event for a greeting; never throws, never waits. `key`
    * names the greeting where no claim does (a farewell from a delete event:
    * the event's id), so that its Event is unique to it.
    */
-  record(greeting: Greeting, member: Member | MemberRef, key?: string): void;
+  record(greeting: Greeting, member: Member | MemberRef, key?: string, scope?: RequestScope): void;
   /** Resolves once every Event started so far is written or given up. */
   settle(): Promise<void>;
 }
 
 export interface RecorderOptions {
-  readonly api: () => Promise<KubeApi>;
+  readonly api: (span?: Span) => Promise<KubeApi>;
   readonly logger: Logger;
   readonly now: () => Date;
   /** Pauses between attempts while the API server is unavailable; its length is the number of retries. */
@@ -94,7 +99,7 @@ export async function writePendingEvent(
 }
 
 export function createRecorder(options: RecorderOptions): EventRecorder {
-  const { api, logger, now } = options;
+  const { api, now } = options;
   const delays = options.retryDelaysMs ?? [100, 400, 1600];
   const sleep = options.sleep ?? defaultSleep;
   const inFlight = new Set<Promise<void>>();
@@ -115,7 +120,8 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     else next();
   };
 
-  const write = async (greeting: Greeting, member: Member | MemberRef, key: string | undefined): Promise<void> => {
+  const write = async (greeting: Greeting, member: Member | MemberRef, key: string | undefined, scope: RequestScope | undefined): Promise<void> => {
+    const logger = scope?.logger ?? options.logger;
     const uid = "uid" in member ? member.uid : undefined;
     const event = {
       name: eventName(greeting, member, key),
@@ -127,7 +133,7 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     const fields = { member: member.name, namespace: member.namespace, reason: event.reason };
     for (let attempt = 0; ; attempt++) {
       try {
-        await (await api()).createEvent(event);
+        await (await api(scope?.span)).createEvent(event);
         return;
       } catch (err) {
         const delay = delays[attempt];
@@ -142,14 +148,15 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   };
 
   /** The owed Event of a claim, retried while the API server is unavailable; a Member that changed meanwhile is read again. */
-  const writePending = async (claimed: Member): Promise<void> => {
+  const writePending = async (claimed: Member, scope: RequestScope | undefined): Promise<void> => {
+    const logger = scope?.logger ?? options.logger;
     let member: Member | undefined = claimed;
     const owed = claimed.pendingEvent;
     if (owed === undefined) return;
     const fields = { member: claimed.name, namespace: claimed.namespace, reason: owed.reason };
     for (let attempt = 0; member?.pendingEvent?.name === owed.name; attempt++) {
       try {
-        await writePendingEvent(await api(), member, { ...owed, message: member.recordedGreeting ?? "" }, now(), { logger, refused: "retry" });
+        await writePendingEvent(await api(scope?.span), member, { ...owed, message: member.recordedGreeting ?? "" }, now(), { logger, refused: "retry" });
         return;
       } catch (err) {
         // Gone meanwhile: the Event was created before the mark was to be cleared, and the mark went with the Member.
@@ -164,7 +171,7 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
         }
         if (err.kind !== "conflict") await sleep(delay);
         try {
-          const object = await (await api()).getMember(claimed);
+          const object = await (await api(scope?.span)).getMember(claimed);
           member = object === undefined ? undefined : parseMember(object, claimed.namespace);
         } catch {
           // Try the write again with what we have; it says what is wrong.
@@ -184,11 +191,11 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   };
 
   return {
-    recordPending(member) {
-      enqueue(() => writePending(member));
+    recordPending(member, scope) {
+      enqueue(() => writePending(member, scope));
     },
-    record(greeting, member, key) {
-      enqueue(() => write(greeting, member, key));
+    record(greeting, member, key, scope) {
+      enqueue(() => write(greeting, member, key, scope));
     },
     async settle() {
       while (inFlight.size > 0) await Promise.all(inFlight);

@@ -10,6 +10,9 @@ import type { KubeApi } from "./kube-client.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
 import { parseMember, type Member } from "./member.ts";
+import { noMetrics, type Metrics } from "./metrics.ts";
+import type { RequestScope } from "./request-scope.ts";
+import type { Span } from "./trace-context.ts";
 
 export interface ResyncSummary {
   readonly listed: number;
@@ -22,7 +25,7 @@ export interface ResyncSummary {
 }
 
 export interface ResyncOptions {
-  readonly api: () => Promise<KubeApi>;
+  readonly api: (span?: Span) => Promise<KubeApi>;
   /** The namespace whose Members are listed. */
   readonly namespace: () => Promise<string>;
   readonly converge: Converge;
@@ -31,20 +34,44 @@ export interface ResyncOptions {
   readonly concurrency?: number;
   /** Deadline for converging one Member. */
   readonly memberTimeoutMs: number;
+  readonly metrics?: Metrics;
 }
 
-/** Runs a resync (or joins the one running); `say` says each greeting a convergence claimed. */
-export type Resync = (say: (claimed: Claimed) => void) => Promise<ResyncSummary>;
+/**
+ * Runs a resync (or joins the one running); `say` says each greeting a
+ * convergence claimed. `scope`: the tick that started it, whose logger and
+ * span its lines and API calls carry (a tick that joins a running resync
+ * joins that one's).
+ */
+export type Resync = (say: (claimed: Claimed) => void, scope?: RequestScope) => Promise<ResyncSummary>;
 
 export function createResync(options: ResyncOptions): Resync {
-  const { api, namespace, converge, logger, memberTimeoutMs } = options;
+  const { api, namespace, converge, memberTimeoutMs } = options;
+  const metrics = options.metrics ?? noMetrics;
   const pageSize = options.pageSize ?? 500;
   const concurrency = options.concurrency ?? 8;
   let running: Promise<ResyncSummary> | undefined;
 
-  const run = async (say: (claimed: Claimed) => void): Promise<ResyncSummary> => {
+  const run = async (say: (claimed: Claimed) => void, scope: RequestScope | undefined): Promise<ResyncSummary> => {
     const started = performance.now();
-    const kube = await api();
+    let summary: ResyncSummary;
+    try {
+      summary = await converged(say, scope, started);
+    } catch (err) {
+      metrics.resyncDone("failed", undefined, (performance.now() - started) / 1000);
+      throw err;
+    }
+    metrics.resyncDone(summary.failed > 0 ? "partial" : "converged", summary, summary.ms / 1000);
+    if (summary.failed > 0) {
+      throw new KubeError("unavailable", `resync: ${summary.failed} of ${summary.listed} members could not be converged now`);
+    }
+    return summary;
+  };
+
+  /** Lists and converges every Member; the summary says how many could not be, now. */
+  const converged = async (say: (claimed: Claimed) => void, scope: RequestScope | undefined, started: number): Promise<ResyncSummary> => {
+    const logger = scope?.logger ?? options.logger;
+    const kube = await api(scope?.span);
     const ns = await namespace();
     let listed = 0;
     let greeted = 0;
@@ -69,7 +96,7 @@ export function createResync(options: ResyncOptions): Resync {
       const worker = async (): Promise<void> => {
         for (let member = members[index++]; member !== undefined; member = members[index++]) {
           try {
-            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs));
+            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs), scope);
             if (claimed !== undefined) {
               greeted++;
               say(claimed);
@@ -84,14 +111,11 @@ export function createResync(options: ResyncOptions): Resync {
     } while (next !== undefined);
     const summary = { listed, greeted, failed, invalid, ms: Math.round(performance.now() - started) };
     logger.info("resync done", { namespace: ns, ...summary });
-    if (failed > 0) {
-      throw new KubeError("unavailable", `resync: ${failed} of ${listed} members could not be converged now`);
-    }
     return summary;
   };
 
-  return (say) => {
-    running ??= run(say).finally(() => {
+  return (say, scope) => {
+    running ??= run(say, scope).finally(() => {
       running = undefined;
     });
     return running;

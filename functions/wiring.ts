@@ -1,6 +1,7 @@
-// Wires the function together from its configuration: logger, cluster access,
-// handler and HTTP app. No I/O happens here beyond looking for cluster
-// credentials; the Kubernetes client is loaded on first use.
+// Wires the function together from its configuration: logger, metrics, cluster
+// access, handler and HTTP app. No I/O happens here beyond looking for cluster
+// credentials and loading prom-client (where metrics are on); the Kubernetes
+// client is loaded on first use.
 import { randomUUID } from "node:crypto";
 import type express from "express";
 import { createConverge } from "./claim.ts";
@@ -8,11 +9,14 @@ import { describeClusterAccess, detectClusterAccess, type ClusterAccess } from "
 import type { Config, Env } from "./config.ts";
 import { createHandler, type Claims, type MemberReader } from "./handler.ts";
 import { createApp } from "./http-app.ts";
-import type { KubeApi } from "./kube-client.ts";
+import type { ConnectedApi, KubeApi } from "./kube-client.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
+import { noMetrics, type Metrics } from "./metrics.ts";
+import type { PrometheusMetrics } from "./prometheus.ts";
 import { createRecorder } from "./recorder.ts";
 import { createResync } from "./resync.ts";
+import type { Span } from "./trace-context.ts";
 
 export interface WiredGreeter {
   readonly app: express.Express;
@@ -29,16 +33,19 @@ export interface GreeterDeps {
   readonly newId?: () => string;
 }
 
-type Connected = KubeApi & { readonly namespace: string | undefined };
-
-const loadAndConnect = async (access: ClusterAccess, timeoutMs: number): Promise<Connected> => {
+const loadAndConnect = async (access: ClusterAccess, timeoutMs: number, metrics: Metrics): Promise<ConnectedApi> => {
   const { connect } = await import("./kube-client.ts");
-  return connect(access, timeoutMs);
+  return connect(access, timeoutMs, metrics);
 };
 
-export function wireGreeter(config: Config, deps: GreeterDeps): WiredGreeter {
+// prom-client is loaded only where metrics are on: METRICS=off costs nothing at start-up.
+const loadMetrics = async (): Promise<PrometheusMetrics> => (await import("./prometheus.ts")).createPrometheusMetrics();
+
+export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<WiredGreeter> {
   const { logger } = deps;
   const now = deps.now ?? (() => new Date());
+  const prometheus = config.metrics === "on" ? await loadMetrics() : undefined;
+  const metrics = prometheus ?? noMetrics;
   const access = detectClusterAccess(deps.env);
   let reader: MemberReader | undefined;
   let claims: Claims | undefined;
@@ -46,26 +53,31 @@ export function wireGreeter(config: Config, deps: GreeterDeps): WiredGreeter {
   if (access === undefined) {
     logger.info("no Kubernetes cluster configured: greetings are not recorded, Reference-mode add and update are refused");
   } else {
-    let pending: Promise<Connected> | undefined;
-    const api = (): Promise<Connected> => {
-      pending ??= loadAndConnect(access, config.kubeTimeoutMs).catch((err: unknown) => {
+    let pending: Promise<ConnectedApi> | undefined;
+    const connected = (): Promise<ConnectedApi> => {
+      pending ??= loadAndConnect(access, config.kubeTimeoutMs, metrics).catch((err: unknown) => {
         pending = undefined; // a later event tries again
         throw new KubeError("rejected", `cannot use ${describeClusterAccess(access)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       });
       return pending;
     };
-    reader = { getMember: async (ref, signal) => (await api()).getMember(ref, signal) };
+    const api = async (span?: Span): Promise<KubeApi> => {
+      const kube = await connected();
+      return span === undefined ? kube : kube.traced(span);
+    };
+    reader = { getMember: async (ref, signal, span) => (await api(span)).getMember(ref, signal) };
     if (config.recordGreetings === "off") {
       logger.info(`Kubernetes cluster configured (${describeClusterAccess(access)}); recording greetings is off`);
     } else {
       const policy = { finalizer: config.farewells === "finalizer" };
-      const converge = createConverge({ api, policy, logger, now, verifyTimeoutMs: config.kubeTimeoutMs });
+      const converge = createConverge({ api, policy, logger, now, verifyTimeoutMs: config.kubeTimeoutMs, metrics });
       const resync = createResync({
         api,
-        namespace: async () => config.watchNamespace ?? (await api()).namespace ?? "default",
+        namespace: async () => config.watchNamespace ?? (await connected()).namespace ?? "default",
         converge,
         logger,
         memberTimeoutMs: config.eventTimeoutMs,
+        metrics,
       });
       claims = { converge, resync, policy, recorder: createRecorder({ api, logger, now }) };
       logger.info(`Kubernetes cluster configured (${describeClusterAccess(access)}): greetings are claimed and recorded on the Members`, {
@@ -83,8 +95,9 @@ export function wireGreeter(config: Config, deps: GreeterDeps): WiredGreeter {
     newId: deps.newId ?? randomUUID,
     now,
     timeoutMs: config.eventTimeoutMs,
+    metrics,
   });
-  const app = createApp({ handle, logger, maxBodyBytes: config.maxBodyBytes, isReady: () => ready });
+  const app = createApp({ handle, logger, maxBodyBytes: config.maxBodyBytes, isReady: () => ready, metrics, scrape: prometheus?.scrape });
   return {
     app,
     setReady: (value) => {

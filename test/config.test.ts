@@ -16,6 +16,7 @@ describe("configuration from the environment", () => {
     eventTimeoutMs: 5000,
     farewells: "event",
     watchNamespace: undefined,
+    metrics: "on",
   };
 
   it("has defaults that serve on 8080, 2 s per API call, 5 s per event, farewells by event", () => {
@@ -39,6 +40,7 @@ describe("configuration from the environment", () => {
       EVENT_TIMEOUT_MS: "900",
       FAREWELLS: "Finalizer",
       WATCH_NAMESPACE: "team-ns",
+      METRICS: "Off",
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -52,7 +54,19 @@ describe("configuration from the environment", () => {
       eventTimeoutMs: 900,
       farewells: "finalizer",
       watchNamespace: "team-ns",
+      metrics: "off",
     });
+  });
+
+  it("reads METRICS as on or off, in any case, and nothing else", () => {
+    assert.equal(loadConfig({ METRICS: "on" }).metrics, "on");
+    assert.equal(loadConfig({ METRICS: "OFF" }).metrics, "off");
+    for (const value of ["", "true", "0"]) {
+      assert.throws(
+        () => loadConfig({ METRICS: value }),
+        (e: unknown) => e instanceof ConfigError && e.message === `METRICS must be on or off, got ${JSON.stringify(value)}`,
+      );
+    }
   });
 
   it("reads FAREWELLS as event or finalizer, in any case, and nothing else", () => {

@@ -790,13 +790,17 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
     await rm(tmp, { recursive: true, force: true });
   });
 
-  /** The start-up path's modules as file URLs, sorted: every .mjs of the bundle but the lazily loaded Kubernetes chunk. */
+  /**
+   * The start-up path's modules as file URLs, sorted: every .mjs of the bundle but the lazily
+   * loaded ones, the Kubernetes chunk (first API call) and Node's process metrics (first scrape).
+   */
+  const lazyChunks = ["kube-client-", "process-metrics-"];
   const startupModules = async (): Promise<string[]> => {
     const dir = path.join(app, path.dirname(main));
     const names = (await readdir(dir)).filter((f) => f.endsWith(".mjs"));
-    assert.equal(names.filter((f) => f.startsWith("kube-client-")).length, 1, `no Kubernetes chunk among ${names.join(", ")}`);
+    for (const lazy of lazyChunks) assert.equal(names.filter((f) => f.startsWith(lazy)).length, 1, `no ${lazy} chunk among ${names.join(", ")}`);
     return names
-      .filter((f) => !f.startsWith("kube-client-"))
+      .filter((f) => !lazyChunks.some((lazy) => f.startsWith(lazy)))
       .map((f) => new URL(`file://${path.join(dir, f)}`).href)
       .sort();
   };
