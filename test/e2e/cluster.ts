@@ -75,9 +75,15 @@ export function rbacObjects(rendered: readonly KubeObject[]): KubeObject[] {
   return rendered.filter((o) => RBAC_KINDS.has(o.kind));
 }
 
-export async function setUpCluster(options: { readonly dryRun?: boolean } = {}): Promise<Cluster> {
+export interface ClusterOptions {
+  readonly dryRun?: boolean;
+  /** Extra kube-apiserver flags (a short --min-request-timeout, no watch cache, …). */
+  readonly apiserverArgs?: readonly string[];
+}
+
+export async function setUpCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const rendered = await kustomize(configDir);
-  const cp = await startControlPlane();
+  const cp = await startControlPlane(options.apiserverArgs === undefined ? {} : { apiserverArgs: options.apiserverArgs });
   try {
     const crdStart = performance.now();
     const crds = await installCrds(cp, rendered);
@@ -127,7 +133,7 @@ export async function setUpCluster(options: { readonly dryRun?: boolean } = {}):
  * start the function), and on the way out the processes' logs printed if any
  * test failed, and everything stopped, whatever happened.
  */
-export function clusterForSuite(options: { readonly dryRun?: boolean } = {}, ready?: (cluster: Cluster) => Promise<void>): () => Cluster {
+export function clusterForSuite(options: ClusterOptions = {}, ready?: (cluster: Cluster) => Promise<void>): () => Cluster {
   let cluster: Cluster | undefined;
   let failed = false;
   before(

@@ -19,9 +19,9 @@
 //    list's difference (a Member born, one moved, one gone) is greeted once each.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { kustomize, isMap } from "../support/kube.ts";
-import { applyObjects, configDir, GREETER_SA, installCrds, MEMBERS, NAMESPACE, rbacObjects, SOURCE_SA } from "./cluster.ts";
-import { startControlPlane, waitFor, type ControlPlane, type Proc } from "./control-plane.ts";
+import { isMap } from "../support/kube.ts";
+import { NAMESPACE, setUpCluster } from "./cluster.ts";
+import { waitFor, type ControlPlane, type Proc } from "./control-plane.ts";
 import { field, type Obj } from "./members.ts";
 import { startGreeter, startWatchMembers, type GreeterProcess, type LogLine } from "./workloads.ts";
 
@@ -38,21 +38,8 @@ interface Rig {
 
 /** The control plane with extra kube-apiserver flags, config/'s CRD and RBAC, the function and the stand-in (Resource mode). */
 async function startRig(apiserverArgs: readonly string[]): Promise<Rig> {
-  const rendered = await kustomize(configDir);
-  const cp = await startControlPlane({ apiserverArgs });
+  const { cp, greeterKubeconfig, sourceKubeconfig } = await setUpCluster({ apiserverArgs });
   try {
-    await installCrds(cp, rendered);
-    await applyObjects(cp, rbacObjects(rendered));
-    const greeterKubeconfig = await cp.serviceAccountKubeconfig(GREETER_SA, NAMESPACE);
-    const sourceKubeconfig = await cp.serviceAccountKubeconfig(SOURCE_SA, NAMESPACE);
-    await waitFor(
-      "the greeter's Role to take effect",
-      async () => (await cp.kubectl(["auth", "can-i", "get", MEMBERS], { kubeconfig: greeterKubeconfig })).code === 0,
-    );
-    await waitFor(
-      "the source's Role to take effect",
-      async () => (await cp.kubectl(["auth", "can-i", "watch", MEMBERS], { kubeconfig: sourceKubeconfig })).code === 0,
-    );
     const greeter = await startGreeter(cp, "greeter", { KUBECONFIG: greeterKubeconfig });
     const source = await startWatchMembers(cp, { kubeconfig: sourceKubeconfig, sink: greeter.url, mode: "Resource" });
     return { cp, greeter, source };
