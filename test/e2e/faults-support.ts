@@ -11,6 +11,7 @@ import path from "node:path";
 import { isMap } from "../support/kube.ts";
 import { childEnv, repoRoot, waitFor, type ControlPlane, type Proc } from "./control-plane.ts";
 import { NAMESPACE } from "./cluster.ts";
+import { parseLines, type LogLine } from "./workloads.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,26 +20,8 @@ export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 // ---------------------------------------------------------------------------
 // The function, on one port for its whole life
 
-export type LogRecord = Record<string, unknown> & { readonly level: string; readonly msg: string };
-
-/** Complete lines only: a process killed mid-write may leave a fragment, which no line boundary follows. */
-export function parseLog(output: string, who: string): LogRecord[] {
-  const records: LogRecord[] = [];
-  for (const text of output.slice(0, output.lastIndexOf("\n") + 1).split("\n")) {
-    if (text === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new Error(`${who} wrote a line that is not JSON: ${text}`);
-    }
-    if (!isMap(value) || typeof value["level"] !== "string" || typeof value["msg"] !== "string") {
-      throw new Error(`${who} wrote a line that is not a log record: ${text}`);
-    }
-    records.push(value as LogRecord);
-  }
-  return records;
-}
+export type LogRecord = LogLine;
+export const parseLog = parseLines;
 
 export interface FunctionRuns {
   readonly name: string;

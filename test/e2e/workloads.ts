@@ -22,18 +22,21 @@ export interface GreeterProcess {
   stop(): Promise<void>;
 }
 
-function parseLines(output: string): LogLine[] {
+/** One JSON log record per complete line (a chunk, or a process killed mid-write, may end in a fragment). */
+export function parseLines(output: string, who = "the process"): LogLine[] {
   const lines: LogLine[] = [];
-  // Only complete lines: a chunk may end in the middle of one.
   for (const text of output.slice(0, output.lastIndexOf("\n") + 1).split("\n")) {
     if (text === "") continue;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
-      throw new Error(`not a JSON log line: ${text}`);
+      throw new Error(`${who} wrote a line that is not JSON: ${text}`);
     }
-    assert.ok(typeof value === "object" && value !== null && "level" in value && "msg" in value, `not a log record: ${text}`);
+    assert.ok(
+      typeof value === "object" && value !== null && "level" in value && typeof value.level === "string" && "msg" in value && typeof value.msg === "string",
+      `${who} wrote a line that is not a log record: ${text}`,
+    );
     lines.push(value as LogLine);
   }
   return lines;
@@ -60,7 +63,7 @@ export async function startGreeter(cp: ControlPlane, name: string, env: Readonly
     { timeoutMs: 20_000, detail: () => proc.tail() },
   );
   // Every stdout line must be one JSON record (the function's logging contract).
-  const lines = (): LogLine[] => parseLines(proc.stdout());
+  const lines = (): LogLine[] => parseLines(proc.stdout(), name);
   return {
     proc,
     url,
