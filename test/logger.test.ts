@@ -34,6 +34,34 @@ describe("logger", () => {
     assert.deepEqual([parsed["msg"], parsed["level"], parsed["time"]], ["real", "info", "t"]);
   });
 
+  it("a child logger adds its fields to every line, after msg; a line's own field wins; lines stay in order in one buffer", async () => {
+    const { logger, writes } = capture("debug");
+    const child = logger.child({ trace_id: "t1", span_id: "s1" });
+    logger.info("root");
+    child.info("one", { member: "patrick" });
+    child.child({ extra: 1 }).warn("two");
+    child.debug("three", { span_id: "own" });
+    child.error("four");
+    assert.equal(child.enabled("debug"), true);
+    await tick();
+    const records = writes
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => {
+        const { time: _time, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return rest;
+      });
+    assert.deepEqual(records, [
+      { level: "info", msg: "root" },
+      { level: "info", msg: "one", trace_id: "t1", span_id: "s1", member: "patrick" },
+      { level: "warn", msg: "two", trace_id: "t1", span_id: "s1", extra: 1 },
+      { level: "debug", msg: "three", trace_id: "t1", span_id: "own" },
+      { level: "error", msg: "four", trace_id: "t1", span_id: "s1" },
+    ]);
+    assert.equal(writes.length, 1, "one buffer, flushed once");
+  });
+
   it("drops lines below the configured level", async () => {
     const { logger, writes } = capture("warn");
     logger.debug("d");

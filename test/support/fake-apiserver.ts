@@ -17,7 +17,15 @@ export interface FakeApiServer {
   readonly kubeconfig: string;
   readonly members: Map<string, Json>;
   readonly events: Json[];
-  readonly requests: { method: string; path: string; contentType: string | undefined; body: string }[];
+  readonly requests: {
+    method: string;
+    path: string;
+    contentType: string | undefined;
+    body: string;
+    /** The W3C trace context headers the request carried. */
+    traceparent: string | undefined;
+    tracestate: string | undefined;
+  }[];
   /** Answer the next `count` requests with `status` (e.g. 503, 403). */
   failNext(count: number, status: number): void;
   close(): Promise<void>;
@@ -58,7 +66,15 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     void (async () => {
       const body = await readAll(req);
       const path = new URL(req.url ?? "/", "http://x").pathname;
-      requests.push({ method: req.method ?? "", path, contentType: req.headers["content-type"], body });
+      const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(",") : value);
+      requests.push({
+        method: req.method ?? "",
+        path,
+        contentType: req.headers["content-type"],
+        body,
+        traceparent: one(req.headers["traceparent"]),
+        tracestate: one(req.headers["tracestate"]),
+      });
       if (req.headers.authorization !== "Bearer test-token") return status(res, 401, "Unauthorized", "no token");
       if (failures.count > 0) {
         failures.count--;
