@@ -67,8 +67,9 @@ interface Variant {
 const variants: readonly Variant[] = [
   { name: "default (config)", dir: configDir, objects: [] },
   { name: "broker (config/overlays/broker)", dir: path.join(configDir, "overlays", "broker"), objects: [] },
+  { name: "metrics (config/overlays/metrics)", dir: path.join(configDir, "overlays", "metrics"), objects: [] },
 ];
-const [direct, broker] = variants as readonly [Variant, Variant];
+const [direct, broker, metrics] = variants as readonly [Variant, Variant, Variant];
 /** The opt-in farewell finalizer: the default plus FAREWELLS=finalizer and patch on members. */
 const finalizer: Variant = {
   name: "farewell-finalizer (config/overlays/farewell-finalizer)",
@@ -152,6 +153,34 @@ describe("kustomize renders every variant", () => {
     assert.deepEqual(checkRole(find(finalizer.objects, "Role", SOURCE), SOURCE_GRANTS), []);
     for (const object of finalizer.objects) {
       if (object.kind === "Role" || (object.kind === "Service" && object.apiVersion.startsWith("serving."))) continue;
+      assert.deepEqual(object, find(direct.objects, object.kind, nameOf(object)), `${object.kind} ${nameOf(object)} differs from config/`);
+    }
+  });
+
+  it("renders the metrics variant: the same objects; the revision template asks Prometheus to scrape /metrics on the function's port, nothing more", async () => {
+    assert.deepEqual(inventory(metrics.objects), inventory(direct.objects));
+    const service = find(metrics.objects, "Service", GREETER, "serving.knative.dev");
+    const plain = find(direct.objects, "Service", GREETER, "serving.knative.dev");
+    const annotations = mapAt(service, "spec", "template", "metadata", "annotations");
+    const port = dig(containerOf(service), "ports", 0, "containerPort");
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith("prometheus.io/"))),
+      { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" },
+    );
+    // The port scraped is the one the function serves /metrics on, and metrics are on.
+    const env = dig(containerOf(service), "env");
+    assert.ok(Array.isArray(env));
+    const config = loadConfig(Object.fromEntries(env.map((e) => [String(dig(e, "name")), String(dig(e, "value"))])));
+    assert.equal(config.metrics, "on");
+    assert.equal(config.port, 8080, "Knative passes the containerPort as PORT; the default matches it");
+    assert.equal(port, config.port);
+    const stripped = tampered(service, (s) => {
+      const a = mapAt(s, "spec", "template", "metadata", "annotations");
+      for (const key of Object.keys(a)) if (key.startsWith("prometheus.io/")) delete a[key];
+    });
+    assert.deepEqual(stripped, plain, "the annotations are all the overlay changes on the Service");
+    for (const object of metrics.objects) {
+      if (object.kind === "Service" && object.apiVersion.startsWith("serving.")) continue;
       assert.deepEqual(object, find(direct.objects, object.kind, nameOf(object)), `${object.kind} ${nameOf(object)} differs from config/`);
     }
   });
