@@ -163,10 +163,11 @@ describe("kustomize renders every variant", () => {
     const plain = find(direct.objects, "Service", GREETER, "serving.knative.dev");
     const annotations = mapAt(service, "spec", "template", "metadata", "annotations");
     const port = dig(containerOf(service), "ports", 0, "containerPort");
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith("prometheus.io/"))),
-      { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith("prometheus.io/"))), {
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": String(port),
+      "prometheus.io/path": "/metrics",
+    });
     // The port scraped is the one the function serves /metrics on, and metrics are on.
     const env = dig(containerOf(service), "env");
     assert.ok(Array.isArray(env));
