@@ -54,8 +54,9 @@ function methodNotAllowed(allow: string) {
 export function createApp(options: AppOptions): express.Express {
   const { handle, logger, maxBodyBytes, isReady, scrape } = options;
   const metrics = options.metrics ?? noMetrics;
-  // The scope of each event request, for its error line (which the error handler writes).
+  // The scope of each traced event request, for its error line (which the error handler writes).
   const scopes = new WeakMap<Request, RequestScope>();
+  const untraced: RequestScope = { logger, span: undefined };
   const app = express();
   // Nothing here is cached by clients or reads query strings: skip the work.
   app.disable("x-powered-by");
@@ -69,8 +70,10 @@ export function createApp(options: AppOptions): express.Express {
       const body = await readBody(req, maxBodyBytes);
       const { event } = decodeHttp({ headers: req.headers, body });
       type = event.type;
-      const scope = scopeFor(logger, carriers(req, event));
-      scopes.set(req, scope);
+      // Most events carry no trace context: skip building the carriers for them.
+      const traced = req.headers["traceparent"] !== undefined || event["traceparent"] !== undefined;
+      const scope = traced ? scopeFor(logger, carriers(req, event)) : untraced;
+      if (traced) scopes.set(req, scope);
       const outcome = await handle(event, scope);
       if (outcome.kind === "ignored") {
         // Empty 2xx: never a body that is not a CloudEvent (a Broker would count it as a failure).
