@@ -110,6 +110,15 @@ describe("trace context continued in the reply and named in the log", () => {
     assert.match(String(lines[0]?.["span_id"]), /^[0-9a-f]{16}$/);
   });
 
+  it("an event whose data is refused: its error line names the trace of its ce-traceparent", async () => {
+    const event = binaryEvent(`${R}add`, memberObject("Not/A/Name"), { "ce-traceparent": TRACEPARENT });
+    const { reply, lines } = await sendOne(greeter, event.headers, event.body);
+    assert.equal(reply.status, 400);
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]?.msg.startsWith("error: "), true);
+    assert.equal(lines[0]?.["trace_id"], TRACE);
+  });
+
   it("without trace context: no ce-traceparent on the reply, no trace fields on the lines", async () => {
     const { headers, body } = binaryEvent(`${R}add`, memberObject("patrick", "blue"));
     const { reply, lines } = await sendOne(greeter, headers, body);
