@@ -3,6 +3,7 @@
 // 4xx that carries a message, and the server still healthy afterwards.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { parseTraceparent } from "../functions/trace-context.ts";
 import { binaryEvent, memberObject, post, startGreeter, type TestGreeter } from "./support/greeter-server.ts";
 
 // mulberry32: small, seeded, good enough to pick mutations.
@@ -119,5 +120,64 @@ describe(`bad input, ${COUNT} mutated events (FUZZ_SEED=${SEED})`, () => {
       [...seen.keys()].some((s) => s >= 400),
       `statuses seen: ${JSON.stringify([...seen])}`,
     );
+  });
+});
+
+describe(`trace context, ${COUNT} mutated traceparent and tracestate values (FUZZ_SEED=${SEED})`, () => {
+  const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const alphabet = ["0", "f", "F", "-", "z", " ", "%", "\u2028", "\u0000", "\n", ",", "="];
+  /** One character of `value` replaced, inserted or removed. */
+  const nudge = (rand: () => number, value: string): string => {
+    const at = Math.floor(rand() * (value.length + 1));
+    const ch = pick(rand, alphabet);
+    switch (Math.floor(rand() * 3)) {
+      case 0:
+        return value.slice(0, at) + ch + value.slice(at + 1);
+      case 1:
+        return value.slice(0, at) + ch + value.slice(at);
+      default:
+        return value.slice(0, at) + value.slice(at + 1);
+    }
+  };
+
+  it("never changes the answer: 200 with the greeting, and a ce-traceparent only for a valid one, continuing its trace", async () => {
+    const rand = prng(SEED + 1);
+    let continued = 0;
+    for (let i = 0; i < COUNT; i++) {
+      let traceparent = TRACEPARENT;
+      for (let n = Math.floor(rand() * 3); n > 0; n--) traceparent = nudge(rand, traceparent);
+      const tracestate = nudge(rand, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+      const where = Math.floor(rand() * 3);
+      const event = binaryEvent("dev.knative.apiserver.resource.add", memberObject("patrick", "blue"));
+      let { headers, body } = event;
+      if (where === 0) headers = { ...headers, "ce-traceparent": encodeURIComponent(traceparent), "ce-tracestate": encodeURIComponent(tracestate) };
+      else if (where === 1) headers = { ...headers, traceparent: encodeURIComponent(traceparent), tracestate: encodeURIComponent(tracestate) };
+      else {
+        headers = { "content-type": "application/cloudevents+json" };
+        body = JSON.stringify({
+          specversion: "1.0",
+          id: `f-${i}`,
+          source: "/s",
+          type: "dev.knative.apiserver.resource.add",
+          traceparent,
+          tracestate,
+          data: JSON.parse(event.body),
+        });
+      }
+      const reply = await post(greeter.url, headers, body);
+      // A percent-encoded W3C header is not decoded (only ce-* headers are): it is what the parser sees.
+      const sent = where === 1 ? encodeURIComponent(traceparent) : traceparent;
+      const context = `#${i} ${JSON.stringify(sent)} in ${["ce-traceparent", "traceparent header", "structured"][where]} → ${reply.status} ${reply.text.slice(0, 200)}`;
+      assert.equal(reply.status, 200, context);
+      const parsed = parseTraceparent(sent);
+      const out = reply.headers.get("ce-traceparent");
+      if (parsed === undefined) assert.equal(out, null, context);
+      else {
+        continued++;
+        assert.match(out ?? "", new RegExp(`^00-${parsed.traceId}-[0-9a-f]{16}-0[0-3]$`), context);
+      }
+    }
+    // Both sides must be reached: some mutations stay valid (a nudged flag digit, say), most do not.
+    assert.ok(continued > 0 && continued < COUNT, `${continued} of ${COUNT} continued`);
   });
 });
