@@ -46,9 +46,6 @@ export function eventTypeLabel(type: string | undefined): EventTypeLabel {
   return known.has(type) ? type : "other";
 }
 
-/** Every label value eventTypeLabel can return. */
-export const eventTypeLabels: readonly EventTypeLabel[] = [...known, "other", "invalid"];
-
 /** Counts nothing: where metrics are off, and the default of every module that takes them. */
 export const noMetrics: Metrics = {
   eventHandled() {},

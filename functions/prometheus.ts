@@ -9,7 +9,6 @@
 // (process-metrics.ts says why). CPU time, memory and the start time are read
 // from the process then, so they cover its whole life; the GC and event-loop
 // delay histograms count from that scrape on.
-import type { Registry as RegistryType } from "prom-client";
 import Counter from "prom-client/lib/counter.js";
 import Gauge from "prom-client/lib/gauge.js";
 import Histogram from "prom-client/lib/histogram.js";
@@ -23,7 +22,6 @@ export interface Scrape {
 }
 
 export interface PrometheusMetrics extends Metrics {
-  readonly registry: RegistryType;
   scrape(): Promise<Scrape>;
 }
 
@@ -130,7 +128,6 @@ export function createPrometheusMetrics(options: PrometheusOptions = {}): Promet
   }
 
   return {
-    registry,
     async scrape() {
       processMetrics ??= import("./process-metrics.ts").then(({ registerProcessMetrics }) => registerProcessMetrics(registry));
       await processMetrics;
