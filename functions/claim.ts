@@ -17,7 +17,7 @@ import { parseMember, type JsonObject, type Member, type MemberRef } from "./mem
 
 export interface Claimed {
   readonly greeting: Greeting;
-  /** The Member as the claim wrote it. */
+  /** The Member as the convergence left it (as the claim wrote it, if it went meanwhile). */
   readonly member: Member;
 }
 
@@ -35,7 +35,17 @@ export interface ClaimOptions {
 }
 
 /** `scope`: the request that asked, whose logger and span the convergence's lines and calls carry. */
-export type Converge = (start: Member | MemberRef, signal: AbortSignal, scope?: RequestScope) => Promise<Claimed | undefined>;
+export interface ConvergeOptions {
+  /**
+   * Write the Event of a claim made here before returning, instead of leaving
+   * it to the recorder: the resync does, so that a resync ends with its Members
+   * converged, Events included, at the pace of its own bounded workers rather
+   * than with thousands of Events queued behind it.
+   */
+  readonly writeEvents?: boolean;
+}
+
+export type Converge = (start: Member | MemberRef, signal: AbortSignal, scope?: RequestScope, options?: ConvergeOptions) => Promise<Claimed | undefined>;
 
 function isFull(start: Member | MemberRef): start is Member {
   return "team" in start;
@@ -98,7 +108,7 @@ export function createConverge(options: ClaimOptions): Converge {
     }
   };
 
-  return async (start, signal, scope) => {
+  return async (start, signal, scope, how = {}) => {
     const logger = scope?.logger ?? options.logger;
     const kube = (): Promise<KubeApi> => api(scope?.span);
     const ref: MemberRef = { name: start.name, namespace: start.namespace };
@@ -113,7 +123,7 @@ export function createConverge(options: ClaimOptions): Converge {
       if (step.kind === "claim" && claimed !== undefined) break;
       // The Event of the claim just made is written off the reply path (recorder.ts), unless
       // the Member is on its way out: then before its finalizer goes, and the mark with it.
-      if (step.kind === "record-event" && claimed !== undefined && !member.deleting) break;
+      if (step.kind === "record-event" && claimed !== undefined && !member.deleting && how.writeEvents !== true) break;
       if (writes++ === maxWrites) {
         const message = `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`;
         if (claimed === undefined) throw new KubeError("conflict", message);
@@ -155,6 +165,7 @@ export function createConverge(options: ClaimOptions): Converge {
         }
       }
     }
-    return claimed;
+    // The Member as the convergence left it: the recorder looks at what is still owed.
+    return claimed === undefined ? undefined : { ...claimed, member: member ?? claimed.member };
   };
 }

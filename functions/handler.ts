@@ -93,7 +93,7 @@ export function createHandler(options: HandlerOptions): Handler {
    */
   const sayClaimed = (claimed: Claimed, event: CloudEventV1<unknown>, scope: RequestScope): void => {
     say(claimed.greeting, event, scope);
-    if (!claimed.member.deleting) claims?.recorder.recordPending(claimed.member, scope);
+    if (!claimed.member.deleting && claimed.member.pendingEvent !== undefined) claims?.recorder.recordPending(claimed.member, scope);
   };
 
   const reply = (greeting: Greeting, scope: RequestScope): Outcome => {

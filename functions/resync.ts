@@ -96,7 +96,7 @@ export function createResync(options: ResyncOptions): Resync {
       const worker = async (): Promise<void> => {
         for (let member = members[index++]; member !== undefined; member = members[index++]) {
           try {
-            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs), scope);
+            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs), scope, { writeEvents: true });
             if (claimed !== undefined) {
               greeted++;
               say(claimed);
