@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { binaryEvent, post } from "../support/greeter-server.ts";
 import { kustomize, nameOf, groupOf, type KubeObject } from "../support/kube.ts";
 import { freePort } from "./control-plane.ts";
-import { brokerDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
+import { brokerDir, finalizerDir, metricsDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
 import { applyMember, events, field, getMember, waitForEvents, waitForStatusTeam, type Obj } from "./members.ts";
 import { startGreeter, type GreeterProcess } from "./workloads.ts";
 
@@ -72,6 +72,20 @@ describe("config/ on a real API server", () => {
     assert.deepEqual(dryRunNames(dryRuns.broker.stdout), objects.map(kubectlName).sort());
     assert.ok(objects.some((o) => o.kind === "Trigger") && objects.some((o) => o.kind === "Broker"));
   });
+
+  for (const [which, dir] of [
+    ["farewell-finalizer", finalizerDir],
+    ["metrics", metricsDir],
+  ] as const) {
+    it(`kubectl apply --dry-run=server -k config/overlays/${which} passes for every object`, async () => {
+      const { dryRuns } = c();
+      assert.ok(dryRuns);
+      const run = which === "metrics" ? dryRuns.metrics : dryRuns.finalizer;
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      assert.deepEqual(dryRunNames(run.stdout), (await kustomize(dir)).map(kubectlName).sort());
+    });
+  }
 
   it("the RBAC objects on the server are those config/ renders", async () => {
     const { cp, rendered } = c();

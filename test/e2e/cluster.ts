@@ -15,6 +15,8 @@ export const MEMBERS = "members.helloworld.apimeister.com";
 
 export const configDir = path.join(repoRoot, "config");
 export const brokerDir = path.join(configDir, "overlays", "broker");
+export const finalizerDir = path.join(configDir, "overlays", "farewell-finalizer");
+export const metricsDir = path.join(configDir, "overlays", "metrics");
 
 export interface Cluster {
   readonly cp: ControlPlane;
@@ -31,7 +33,7 @@ export interface Cluster {
    * config/overlays/broker, run once the CRDs are Established and before
    * anything of config/ is really applied.
    */
-  readonly dryRuns: { readonly config: RunResult; readonly broker: RunResult } | undefined;
+  readonly dryRuns: { readonly config: RunResult; readonly broker: RunResult; readonly finalizer: RunResult; readonly metrics: RunResult } | undefined;
   /** Milliseconds: control plane start, CRDs Established, RBAC and tokens. */
   readonly setupMs: { readonly controlPlane: number; readonly crds: number; readonly rbac: number };
 }
@@ -93,6 +95,8 @@ export async function setUpCluster(options: ClusterOptions = {}): Promise<Cluste
         ? {
             config: await cp.kubectl(["apply", "--dry-run=server", "-k", configDir]),
             broker: await cp.kubectl(["apply", "--dry-run=server", "-k", brokerDir]),
+            finalizer: await cp.kubectl(["apply", "--dry-run=server", "-k", finalizerDir]),
+            metrics: await cp.kubectl(["apply", "--dry-run=server", "-k", metricsDir]),
           }
         : undefined;
     const rbacStart = performance.now();
