@@ -160,11 +160,11 @@ export function createHandler(options: HandlerOptions): Handler {
       if (!farewellOnDelete(member, claims.policy)) return ignore(event, "farewell said already, before the Member went", scope);
       const greeting = greetingFromEvent(said);
       if (greeting === undefined) return ignore(event, "nothing to say", scope);
-      // The final object's uid and resourceVersion name this deletion, however often it is
-      // delivered; a bare reference has only the delivery's id.
-      const final = said.kind === "member" && said.member.resourceVersion !== undefined ? said.member : undefined;
+      // The final object's uid and resourceVersion name this deletion's Event, however often
+      // it is delivered; without a resourceVersion (a bare reference) only the delivery's id does.
+      const key = member?.resourceVersion === undefined ? event.id : undefined;
       say(greeting, event, scope);
-      claims.recorder.record(greeting, final ?? (said.kind === "member" ? said.member : said.ref), final === undefined ? event.id : undefined, scope);
+      claims.recorder.record(greeting, said.kind === "member" ? said.member : said.ref, key, scope);
       return reply(greeting, scope);
     }
 
