@@ -32,6 +32,8 @@ export interface ClaimOptions {
   /** Deadline of the read that checks whether a claim whose answer was lost was written. */
   readonly verifyTimeoutMs?: number;
   readonly metrics?: Metrics;
+  /** Whether this process writes (or wrote) the owed Event of that name itself (EventRecorder.handles). */
+  readonly handlesEvent?: (eventName: string) => boolean;
 }
 
 /** `scope`: the request that asked, whose logger and span the convergence's lines and calls carry. */
@@ -124,6 +126,11 @@ export function createConverge(options: ClaimOptions): Converge {
       // The Event of the claim just made is written off the reply path (recorder.ts), unless
       // the Member is on its way out: then before its finalizer goes, and the mark with it.
       if (step.kind === "record-event" && claimed !== undefined && !member.deleting && how.writeEvents !== true) break;
+      // The echo of a claim made here: its Event and the mark are this process's to write (or were written), no API call needed.
+      if (step.kind === "record-event" && options.handlesEvent?.(step.name) === true) {
+        logger.debug("the owed Event is written here already", { member: ref.name, namespace: ref.namespace, event: step.name });
+        break;
+      }
       if (writes++ === maxWrites) {
         const message = `member ${ref.namespace}/${ref.name} kept changing: ${maxWrites} writes without converging`;
         if (claimed === undefined) throw new KubeError("conflict", message);

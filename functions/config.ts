@@ -17,6 +17,8 @@ export interface Config {
   readonly recordGreetings: "auto" | "off";
   /** Deadline for one Kubernetes API call. */
   readonly kubeTimeoutMs: number;
+  /** Connections to the API server at most, shared by every call and kept alive. */
+  readonly kubeMaxConnections: number;
   /** Budget for handling one event, every API call included. */
   readonly eventTimeoutMs: number;
   /** "event": farewell on each delete event; "finalizer": held back by a finalizer until it is said and recorded. */
@@ -80,6 +82,7 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 20_000, 0, 3_600_000),
     recordGreetings: record,
     kubeTimeoutMs,
+    kubeMaxConnections: integer(env, "KUBE_MAX_CONNECTIONS", 16, 1, 1024),
     eventTimeoutMs,
     farewells,
     watchNamespace,

@@ -5,20 +5,19 @@
 // a KubeError that says what it means; every call is aborted at its deadline.
 import {
   ApiException,
-  CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
   Observable,
   PatchStrategy,
   setHeaderOptions,
   type ConfigurationOptions,
-  type CoreV1Event,
   type RequestContext,
   type ResponseContext,
 } from "@kubernetes/client-node";
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
 import { KubeError } from "./kube-errors.ts";
+import { createTransport, type PoolStats } from "./kube-transport.ts";
 import { noMetrics, type KubeResource, type KubeVerb, type Metrics } from "./metrics.ts";
 import type { Span } from "./trace-context.ts";
 import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
@@ -70,6 +69,8 @@ export interface KubeApi {
 }
 
 const COMPONENT = "member-greeter";
+/** What the function did, in the events.k8s.io sense (reason says why). */
+const EVENT_ACTION = "Greet";
 
 /** Maps a failed call to what it means. */
 function classify(err: unknown, what: string): KubeError {
@@ -152,12 +153,36 @@ export interface ConnectedApi extends KubeApi {
   readonly namespace: string | undefined;
   /** The same API, each call sending `span`'s trace context. */
   traced(span: Span): KubeApi;
+  /** The connection pool's counts: every call shares it. */
+  connections(): PoolStats;
+  /** Closes the pool's connections, after the last call. */
+  close(): void;
 }
 
-export function connect(access: ClusterAccess, timeoutMs: number, metrics: Metrics = noMetrics): ConnectedApi {
+export interface ConnectOptions {
+  /** Deadline of each call. */
+  readonly timeoutMs: number;
+  /** Connections to the API server at most (KUBE_MAX_CONNECTIONS). */
+  readonly maxConnections: number;
+  readonly metrics?: Metrics;
+}
+
+// Events go through the generic client as events.k8s.io/v1, the API client-go's
+// own event recorder writes: the typed core client would be the largest part of
+// what the function loads (see scripts/bundle.ts), for one call.
+const EVENTS = { group: "events.k8s.io", version: "v1", plural: "events" } as const;
+
+/** A MicroTime: RFC 3339 with exactly six fractional digits, as the API server parses it. */
+export function microTime(time: Date): string {
+  return time.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+export function connect(access: ClusterAccess, options: ConnectOptions): ConnectedApi {
+  const { timeoutMs } = options;
+  const metrics = options.metrics ?? noMetrics;
   const kc = loadKubeConfig(access);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
+  const transport = createTransport(kc, { maxConnections: options.maxConnections, userAgent: `${COMPONENT} (@kubernetes/client-node)` });
+  const custom = new CustomObjectsApi(transport.configuration);
   const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
   const instance = hostname();
   const member = (ref: MemberRef) => ({
@@ -268,9 +293,11 @@ export function connect(access: ClusterAccess, timeoutMs: number, metrics: Metri
     },
 
     async createEvent(event, signal) {
-      const body: CoreV1Event = {
+      const body = {
+        apiVersion: `${EVENTS.group}/${EVENTS.version}`,
+        kind: "Event",
         metadata: { name: event.name, namespace: event.member.namespace },
-        involvedObject: {
+        regarding: {
           apiVersion: MEMBER_API_VERSION,
           kind: MEMBER_KIND,
           name: event.member.name,
@@ -278,18 +305,16 @@ export function connect(access: ClusterAccess, timeoutMs: number, metrics: Metri
           ...(event.member.uid === undefined ? {} : { uid: event.member.uid }),
         },
         reason: event.reason,
-        message: event.message,
+        note: event.message,
         type: "Normal",
-        source: { component: COMPONENT },
-        reportingComponent: COMPONENT,
+        action: EVENT_ACTION,
+        reportingController: COMPONENT,
         reportingInstance: instance,
-        firstTimestamp: event.time,
-        lastTimestamp: event.time,
-        count: 1,
+        eventTime: microTime(event.time),
       };
       try {
         await call({ verb: "create", resource: "events", span }, `create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
-          core.createNamespacedEvent({ namespace: event.member.namespace, body }, o),
+          custom.createNamespacedCustomObject({ ...EVENTS, namespace: event.member.namespace, body }, o),
         );
       } catch (err) {
         // AlreadyExists: an earlier attempt of this very Event reached the server.
@@ -299,5 +324,11 @@ export function connect(access: ClusterAccess, timeoutMs: number, metrics: Metri
     },
   });
 
-  return { ...api(undefined), namespace: namespaceOf(kc), traced: (span) => api(span) };
+  return {
+    ...api(undefined),
+    namespace: namespaceOf(kc),
+    traced: (span) => api(span),
+    connections: () => transport.stats(),
+    close: () => transport.close(),
+  };
 }

@@ -1,4 +1,4 @@
-// Records a greeting as a core/v1 Event on the Member, so that `kubectl
+// Records a greeting as a Kubernetes Event on the Member, so that `kubectl
 // describe member` shows it. The claim (the status write) is the commit point,
 // so the Event is written after it and does not hold up the reply; shutdown
 // waits for what is still being written (`settle`).
@@ -35,6 +35,12 @@ export interface EventRecorder {
    * the event's id), so that its Event is unique to it.
    */
   record(greeting: Greeting, member: Member | MemberRef, key?: string, scope?: RequestScope): void;
+  /**
+   * Whether the Event a claim owes, by its name, is being written here or was
+   * written here, its mark cleared. The claim's own status write comes back as
+   * an event still carrying the mark: this answers it without an API call.
+   */
+  handles(eventName: string): boolean;
   /** Resolves once every Event started so far is written or given up. */
   settle(): Promise<void>;
 }
@@ -48,6 +54,8 @@ export interface RecorderOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Events written at once; the rest wait their turn (a resync may claim thousands in a row). */
   readonly concurrency?: number;
+  /** How many written Events `handles` remembers: enough to span the delay of a claim's echo in a burst. */
+  readonly remember?: number;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,6 +112,17 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   const sleep = options.sleep ?? defaultSleep;
   const inFlight = new Set<Promise<void>>();
   const limit = options.concurrency ?? 8;
+  const remember = options.remember ?? 4096;
+  // Owed Events being written, and the last ones written with their mark cleared (oldest first).
+  const writingNames = new Set<string>();
+  const written = new Set<string>();
+  const wrote = (name: string): void => {
+    written.add(name);
+    for (const oldest of written) {
+      if (written.size <= remember) break;
+      written.delete(oldest);
+    }
+  };
   let writing = 0;
   const waiting: (() => void)[] = [];
   const turn = async (): Promise<void> => {
@@ -157,10 +176,14 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     for (let attempt = 0; member?.pendingEvent?.name === owed.name; attempt++) {
       try {
         await writePendingEvent(await api(scope?.span), member, { ...owed, message: member.recordedGreeting ?? "" }, now(), { logger, refused: "retry" });
+        wrote(owed.name);
         return;
       } catch (err) {
         // Gone meanwhile: the Event was created before the mark was to be cleared, and the mark went with the Member.
-        if (err instanceof KubeError && err.kind === "not-found") return;
+        if (err instanceof KubeError && err.kind === "not-found") {
+          wrote(owed.name);
+          return;
+        }
         const delay = delays[attempt];
         // Unavailable, a conflict (read again), or refused (it may be RBAC caches still syncing): again, a few times.
         const again = err instanceof KubeError && delay !== undefined;
@@ -192,8 +215,12 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
 
   return {
     recordPending(member, scope) {
-      enqueue(() => writePending(member, scope));
+      const name = member.pendingEvent?.name;
+      if (name === undefined) return;
+      writingNames.add(name);
+      enqueue(() => writePending(member, scope).finally(() => writingNames.delete(name)));
     },
+    handles: (eventName) => writingNames.has(eventName) || written.has(eventName),
     record(greeting, member, key, scope) {
       enqueue(() => write(greeting, member, key, scope));
     },

@@ -33,9 +33,9 @@ export interface GreeterDeps {
   readonly newId?: () => string;
 }
 
-const loadAndConnect = async (access: ClusterAccess, timeoutMs: number, metrics: Metrics): Promise<ConnectedApi> => {
+const loadAndConnect = async (access: ClusterAccess, config: Config, metrics: Metrics): Promise<ConnectedApi> => {
   const { connect } = await import("./kube-client.ts");
-  return connect(access, timeoutMs, metrics);
+  return connect(access, { timeoutMs: config.kubeTimeoutMs, maxConnections: config.kubeMaxConnections, metrics });
 };
 
 // prom-client is loaded only where metrics are on: METRICS=off costs nothing at start-up.
@@ -55,7 +55,7 @@ export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<Wi
   } else {
     let pending: Promise<ConnectedApi> | undefined;
     const connected = (): Promise<ConnectedApi> => {
-      pending ??= loadAndConnect(access, config.kubeTimeoutMs, metrics).catch((err: unknown) => {
+      pending ??= loadAndConnect(access, config, metrics).catch((err: unknown) => {
         pending = undefined; // a later event tries again
         throw new KubeError("rejected", `cannot use ${describeClusterAccess(access)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       });
@@ -70,7 +70,8 @@ export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<Wi
       logger.info(`Kubernetes cluster configured (${describeClusterAccess(access)}); recording greetings is off`);
     } else {
       const policy = { finalizer: config.farewells === "finalizer" };
-      const converge = createConverge({ api, policy, logger, now, verifyTimeoutMs: config.kubeTimeoutMs, metrics });
+      const recorder = createRecorder({ api, logger, now });
+      const converge = createConverge({ api, policy, logger, now, verifyTimeoutMs: config.kubeTimeoutMs, metrics, handlesEvent: recorder.handles });
       const resync = createResync({
         api,
         namespace: async () => config.watchNamespace ?? (await connected()).namespace ?? "default",
@@ -79,7 +80,7 @@ export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<Wi
         memberTimeoutMs: config.eventTimeoutMs,
         metrics,
       });
-      claims = { converge, resync, policy, recorder: createRecorder({ api, logger, now }) };
+      claims = { converge, resync, policy, recorder };
       logger.info(`Kubernetes cluster configured (${describeClusterAccess(access)}): greetings are claimed and recorded on the Members`, {
         farewells: config.farewells,
       });

@@ -13,6 +13,7 @@ describe("configuration from the environment", () => {
     shutdownGraceMs: 20000,
     recordGreetings: "auto",
     kubeTimeoutMs: 2000,
+    kubeMaxConnections: 16,
     eventTimeoutMs: 5000,
     farewells: "event",
     watchNamespace: undefined,
@@ -24,7 +25,7 @@ describe("configuration from the environment", () => {
   });
 
   it("treats empty variables as unset", () => {
-    assert.deepEqual(loadConfig({ PORT: "", HOST: "", KUBE_TIMEOUT_MS: "", EVENT_TIMEOUT_MS: "", WATCH_NAMESPACE: "" }), defaults);
+    assert.deepEqual(loadConfig({ PORT: "", HOST: "", KUBE_TIMEOUT_MS: "", KUBE_MAX_CONNECTIONS: "", EVENT_TIMEOUT_MS: "", WATCH_NAMESPACE: "" }), defaults);
   });
 
   it("reads every variable", () => {
@@ -37,6 +38,7 @@ describe("configuration from the environment", () => {
       SHUTDOWN_GRACE_MS: "5",
       RECORD_GREETINGS: "off",
       KUBE_TIMEOUT_MS: "200",
+      KUBE_MAX_CONNECTIONS: "3",
       EVENT_TIMEOUT_MS: "900",
       FAREWELLS: "Finalizer",
       WATCH_NAMESPACE: "team-ns",
@@ -51,6 +53,7 @@ describe("configuration from the environment", () => {
       shutdownGraceMs: 5,
       recordGreetings: "off",
       kubeTimeoutMs: 200,
+      kubeMaxConnections: 3,
       eventTimeoutMs: 900,
       farewells: "finalizer",
       watchNamespace: "team-ns",
@@ -98,6 +101,11 @@ describe("configuration from the environment", () => {
 
   it("bounds the timeouts", () => {
     assert.equal(loadConfig({ KUBE_TIMEOUT_MS: "100", EVENT_TIMEOUT_MS: "100" }).kubeTimeoutMs, 100);
+    assert.equal(loadConfig({ KUBE_MAX_CONNECTIONS: "1" }).kubeMaxConnections, 1);
+    assert.equal(loadConfig({ KUBE_MAX_CONNECTIONS: "1024" }).kubeMaxConnections, 1024);
+    for (const value of ["0", "1025", "2.5", "many"]) {
+      assert.throws(() => loadConfig({ KUBE_MAX_CONNECTIONS: value }), /^ConfigError: KUBE_MAX_CONNECTIONS must be an integer from 1 to 1024/);
+    }
     assert.equal(loadConfig({ KUBE_TIMEOUT_MS: "120000", EVENT_TIMEOUT_MS: "600000" }).eventTimeoutMs, 600000);
     assert.throws(() => loadConfig({ KUBE_TIMEOUT_MS: "99" }), /^ConfigError: KUBE_TIMEOUT_MS must be an integer from 100 to 120000, got "99"$/);
     assert.throws(() => loadConfig({ KUBE_TIMEOUT_MS: "120001", EVENT_TIMEOUT_MS: "600000" }), /KUBE_TIMEOUT_MS must be an integer from 100 to 120000/);

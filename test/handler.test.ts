@@ -412,6 +412,7 @@ describe("handler with claims: claim, then say", () => {
       recorder: {
         record: () => assert.fail("nothing claimed, nothing recorded"),
         recordPending: () => assert.fail("nothing claimed, nothing recorded"),
+        handles: () => false,
         settle: async () => {},
       },
       resync: () => assert.fail("no resync"),

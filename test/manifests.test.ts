@@ -54,7 +54,7 @@ const GREETER_GRANTS: readonly Grant[] = [
   grant(MEMBER_GROUP, "members", "get"),
   grant(MEMBER_GROUP, "members", "list"),
   grant(MEMBER_GROUP, "members/status", "patch"),
-  grant("", "events", "create"),
+  grant("events.k8s.io", "events", "create"),
 ];
 const SOURCE_GRANTS: readonly Grant[] = ["get", "list", "watch"].map((verb) => grant(MEMBER_GROUP, "members", verb));
 
@@ -484,10 +484,10 @@ describe("RBAC is exactly the least privilege", () => {
       ["a wildcard verb", (r) => void (rule(r, 2)["verbs"] = ["*"]), /wildcard "\*"/],
       ["a wildcard resource", (r) => void (rule(r, 0)["resources"] = ["*"]), /wildcard/],
       ["write access to spec", (r) => void (rule(r, 1)["resources"] = ["members/status", "members"]), /members patch/],
-      ["a missing permission", (r) => void (r["rules"] = [rule(r, 0), rule(r, 1)]), /lacks "" events create/],
+      ["a missing permission", (r) => void (r["rules"] = [rule(r, 0), rule(r, 1)]), /lacks events\.k8s\.io events create/],
       ["resourceNames", (r) => void (rule(r, 0)["resourceNames"] = ["patrick"]), /unexpected resourceNames/],
       ["a ClusterRole", (r) => void (r["kind"] = "ClusterRole"), /must be a namespaced Role/],
-      ["events in the events.k8s.io group", (r) => void (rule(r, 2)["apiGroups"] = ["events.k8s.io"]), /lacks "" events create/],
+      ["core events instead of events.k8s.io's", (r) => void (rule(r, 2)["apiGroups"] = [""]), /lacks events\.k8s\.io events create/],
     ];
     for (const [what, change, expected] of cases) {
       assert.match(checkRole(tampered(role, change), GREETER_GRANTS).join("\n"), expected, what);

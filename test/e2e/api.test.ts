@@ -336,16 +336,20 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.equal(event["type"], "Normal");
     assert.equal(event["message"], "welcome reader to the team blue");
     assert.deepEqual(event["involvedObject"], { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", name: "reader", namespace: NAMESPACE, uid });
-    assert.deepEqual(event["source"], { component: "member-greeter" });
+    // Written through events.k8s.io/v1 (as client-go's own recorder does); the core view above is the same object.
     assert.equal(event["reportingComponent"], "member-greeter");
     assert.equal(event["reportingInstance"], hostname());
-    assert.equal(event["count"], 1);
+    assert.equal(event["action"], "Greet");
+    assert.match(String(event["eventTime"]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     assert.match(String(field(event, "metadata", "name")), /^reader\./);
-    assert.equal(Date.parse(String(event["firstTimestamp"])), Date.parse(String(event["lastTimestamp"])));
-    // `kubectl describe` shows it.
+    const modern = (await cp.kubectlJson(["get", "events.v1.events.k8s.io", String(field(event, "metadata", "name")), "-n", NAMESPACE])) as Obj;
+    assert.equal(field(modern, "note"), "welcome reader to the team blue");
+    assert.equal(field(modern, "reportingController"), "member-greeter");
+    assert.deepEqual(field(modern, "regarding"), { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", name: "reader", namespace: NAMESPACE, uid });
+    // `kubectl describe` shows it, from the controller and instance that reported it.
     assert.match(
       await cp.kubectlOk(["describe", MEMBERS, "reader", "-n", NAMESPACE]),
-      /Normal\s+Welcomed\s+\S+\s+member-greeter\s+welcome reader to the team blue/,
+      /Normal\s+Welcomed\s+\S+\s+member-greeter, \S+\s+welcome reader to the team blue/,
     );
   });
 

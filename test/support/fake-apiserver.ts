@@ -28,11 +28,15 @@ export interface FakeApiServer {
   }[];
   /** Answer the next `count` requests with `status` (e.g. 503, 403). */
   failNext(count: number, status: number): void;
+  /** TCP connections accepted so far, and open now. */
+  connections(): { readonly accepted: number; readonly open: number };
+  /** Hold every answer this long, so that calls overlap. */
+  delayAnswers(ms: number): void;
   close(): Promise<void>;
 }
 
 const memberPath = /^\/apis\/helloworld\.apimeister\.com\/v1\/namespaces\/([^/]+)\/members\/([^/]+)(\/status)?$/;
-const eventsPath = /^\/api\/v1\/namespaces\/([^/]+)\/events$/;
+const eventsPath = /^\/apis\/events\.k8s\.io\/v1\/namespaces\/([^/]+)\/events$/;
 
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
@@ -61,10 +65,14 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   const requests: FakeApiServer["requests"] = [];
   let failures: { count: number; status: number } = { count: 0, status: 0 };
   let version = 100;
+  let delayMs = 0;
+  let accepted = 0;
+  let open = 0;
 
   const server = createServer((req, res) => {
     void (async () => {
       const body = await readAll(req);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const path = new URL(req.url ?? "/", "http://x").pathname;
       const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(",") : value);
       requests.push({
@@ -110,6 +118,11 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       return status(res, 404, "NotFound", path);
     })();
   });
+  server.on("connection", (socket) => {
+    accepted++;
+    open++;
+    socket.on("close", () => open--);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dir = await mkdtemp(join(tmpdir(), "greeter-kube-"));
@@ -119,7 +132,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
-      // The client refuses plain http unless TLS verification is explicitly off.
+      // Plain http is refused unless TLS verification is explicitly off (functions/kube-transport.ts).
       clusters: [{ name: "fake", cluster: { server: url, "insecure-skip-tls-verify": true } }],
       users: [{ name: "greeter", user: { token: "test-token" } }],
       contexts: [{ name: "fake", context: { cluster: "fake", user: "greeter", namespace: "default" } }],
@@ -134,6 +147,12 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     requests,
     failNext(count, code) {
       failures = { count, status: code };
+    },
+    connections() {
+      return { accepted, open };
+    },
+    delayAnswers(ms) {
+      delayMs = ms;
     },
     async close() {
       server.closeAllConnections();

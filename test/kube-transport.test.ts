@@ -1,0 +1,101 @@
+// Every API call shares one keep-alive connection pool (functions/kube-transport.ts),
+// bounded by KUBE_MAX_CONNECTIONS: counted on the server side, through the
+// real Kubernetes client, so that a change which makes calls open connections
+// of their own again (the client's own transport does, one per call) fails here.
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { connect, microTime, type ConnectedApi } from "../functions/kube-client.ts";
+import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
+
+const MAX = 4;
+const ref = (name: string) => ({ name, namespace: "default" });
+const member = (name: string) => ({
+  apiVersion: "helloworld.apimeister.com/v1",
+  kind: "Member",
+  metadata: { name, namespace: "default", uid: `uid-${name}`, resourceVersion: "1" },
+  spec: { memberOf: "blue" },
+});
+
+let server: FakeApiServer;
+let kube: ConnectedApi;
+before(async () => {
+  server = await startFakeApiServer();
+  kube = connect({ kind: "kubeconfig", path: server.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
+});
+after(async () => {
+  kube.close();
+  await server.close();
+});
+beforeEach(() => server.delayAnswers(0));
+
+describe("API calls share one keep-alive connection pool", () => {
+  it("50 calls one after another: one connection, reused by all", async () => {
+    server.members.set("default/seq", member("seq"));
+    for (let i = 0; i < 50; i++) assert.ok(await kube.getMember(ref("seq")));
+    assert.equal(server.connections().accepted, 1);
+    assert.equal(kube.connections().opened, 1);
+  });
+
+  it("60 calls at once, every kind of call: never more connections than KUBE_MAX_CONNECTIONS, and all kept open for the next", async () => {
+    server.delayAnswers(20);
+    for (let i = 0; i < 20; i++) server.members.set(`default/m${i}`, member(`m${i}`));
+    const calls = Array.from({ length: 20 }, (_, i) => [
+      kube.getMember(ref(`m${i}`)),
+      kube.patchMemberStatus(ref(`m${i}`), "1", { pendingEvent: null }),
+      kube.createEvent({ name: `m${i}.e`, member: { ...ref(`m${i}`), uid: `uid-m${i}` }, reason: "Welcomed", message: `welcome m${i}`, time: new Date() }),
+    ]).flat();
+    await Promise.all(calls);
+    assert.equal(server.connections().accepted, MAX, "the pool grew to its bound, and no further");
+    assert.equal(kube.connections().opened, MAX);
+    assert.equal(server.connections().open, MAX, "idle connections stay open for the next calls (keep-alive)");
+    // The next burst opens nothing new.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => kube.getMember(ref(`m${i}`))));
+    assert.equal(server.connections().accepted, MAX);
+  });
+
+  it("writes Events as events.k8s.io/v1 with a MicroTime", async () => {
+    server.events.length = 0;
+    const time = new Date("2026-11-28T04:05:06.789Z");
+    await kube.createEvent({ name: "ada.1", member: { ...ref("ada"), uid: "u-1" }, reason: "Welcomed", message: "welcome ada", time });
+    assert.deepEqual(server.events[0], {
+      apiVersion: "events.k8s.io/v1",
+      kind: "Event",
+      metadata: { name: "ada.1", namespace: "default" },
+      regarding: { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", name: "ada", namespace: "default", uid: "u-1" },
+      reason: "Welcomed",
+      note: "welcome ada",
+      type: "Normal",
+      action: "Greet",
+      reportingController: "member-greeter",
+      reportingInstance: (await import("node:os")).hostname(),
+      eventTime: "2026-11-28T04:05:06.789000Z",
+    });
+    assert.equal(microTime(new Date("2026-01-02T03:04:05.000Z")), "2026-01-02T03:04:05.000000Z");
+  });
+});
+
+describe("credentials", () => {
+  it("sends the kubeconfig's token on every call over the shared connection (the stand-in answers 401 without it)", async () => {
+    server.members.set("default/tok", member("tok"));
+    const accepted = server.connections().accepted;
+    assert.equal((await kube.getMember(ref("tok")))?.["kind"], "Member");
+    assert.equal((await kube.getMember(ref("tok")))?.["kind"], "Member");
+    assert.equal(server.connections().accepted, accepted);
+  });
+
+  it("refuses plain http unless the kubeconfig turns TLS verification off on purpose", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const path = `${server.kubeconfig}.plain`;
+    const config = JSON.parse(await (await import("node:fs/promises")).readFile(server.kubeconfig, "utf8")) as {
+      clusters: { cluster: Record<string, unknown> }[];
+    };
+    const [first] = config.clusters;
+    assert.ok(first);
+    delete first.cluster["insecure-skip-tls-verify"];
+    await writeFile(path, JSON.stringify(config));
+    assert.throws(
+      () => connect({ kind: "kubeconfig", path }, { timeoutMs: 1_000, maxConnections: 1 }),
+      /plain http is used only with insecure-skip-tls-verify/,
+    );
+  });
+});
