@@ -4,7 +4,7 @@ import { createConverge, type Claimed } from "../functions/claim.ts";
 import { KubeError } from "../functions/kube-errors.ts";
 import { parseMember, type JsonObject, type Member } from "../functions/member.ts";
 import { FAREWELL_FINALIZER, type Policy } from "../functions/next-step.ts";
-import { eventName } from "../functions/recorder.ts";
+import { createRecorder, eventName } from "../functions/recorder.ts";
 import type { Greeting } from "../functions/greeting.ts";
 import { captureLogs, MemoryKube } from "./support/memory-kube.ts";
 
@@ -809,5 +809,58 @@ describe("claim: the Event a claim owes (status.pendingEvent)", () => {
     );
     assert.equal(kube.member("patrick"), undefined, "let go once the Event exists");
     assert.equal(parsed(kube.deleted[0]).pendingEvent, undefined, "its final object owes nothing");
+  });
+});
+
+describe("claim: the echo of a claim made here", () => {
+  function withRecorder() {
+    const kube = new MemoryKube();
+    const { logger } = captureLogs();
+    const recorder = createRecorder({ api: async () => kube, logger, now: clock(), retryDelaysMs: [] });
+    const converge = createConverge({ api: async () => kube, policy: { finalizer: false }, logger, now: clock(), handlesEvent: recorder.handles });
+    const run = (start: Parameters<typeof converge>[0]) => converge(start, AbortSignal.timeout(5_000));
+    return { kube, recorder, run };
+  }
+
+  it("is answered without an API call, while the recorder writes its Event and after it wrote it", async () => {
+    const { kube, recorder, run } = withRecorder();
+    kube.add("patrick", { team: "blue" });
+    const claimed = await run({ name: "patrick", namespace: "default" });
+    assert.ok(claimed?.member.pendingEvent);
+    // The status write comes back as an update event: the object as the claim wrote it, mark and all.
+    const echo = claimed.member;
+    recorder.recordPending(echo);
+    const before = { ...kube.calls };
+    assert.equal(await run(echo), undefined, "nothing to say, nothing to write: the recorder has it");
+    assert.deepEqual(kube.calls, before, "no API call while the Event is being written");
+    await recorder.settle();
+    const written = { ...kube.calls };
+    assert.equal(await run(echo), undefined);
+    assert.deepEqual(kube.calls, written, "no API call for the late echo either");
+    assert.equal(kube.events().length, 1);
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined, "the recorder cleared the mark");
+  });
+
+  it("an owed Event the recorder does not hold (written by another pod, or before a restart) is written here", async () => {
+    const { kube, recorder, run } = withRecorder();
+    kube.add("patrick", { team: "blue" });
+    const claimed = await run({ name: "patrick", namespace: "default" });
+    assert.ok(claimed?.member.pendingEvent);
+    assert.equal(recorder.handles(claimed.member.pendingEvent.name), false);
+    await run(claimed.member);
+    assert.equal(kube.events().length, 1);
+    assert.equal(kube.status("patrick")?.["pendingEvent"], undefined);
+  });
+
+  it("an Event the recorder gave up on is not remembered as written: the next convergence writes it", async () => {
+    const { kube, recorder, run } = withRecorder();
+    kube.add("patrick", { team: "blue" });
+    const claimed = await run({ name: "patrick", namespace: "default" });
+    assert.ok(claimed?.member.pendingEvent);
+    kube.failNext("createEvent", "rejected");
+    recorder.recordPending(claimed.member);
+    await recorder.settle();
+    assert.equal(recorder.handles(claimed.member.pendingEvent.name), false);
+    assert.equal(kube.events().length, 0);
   });
 });
