@@ -23,9 +23,14 @@ COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY functions ./functions
 RUN npm run build
 
-# Pre-warm Node's compile cache for the start-up path: start the bundle, wait
-# until it answers /healthz, and stop it with SIGTERM; its handler exits 0 and
-# Node writes the cache at exit. Node only uses an entry written by the same
+# Pre-warm Node's compile cache for the start-up path and for the chunks loaded
+# on first use: start the bundle, wait until it answers /healthz, then send it
+# one Member add event and one GET /metrics, and stop it with SIGTERM; its
+# handler exits 0 and Node writes the cache at exit. The add event loads the
+# Kubernetes client chunk without a cluster: the kubeconfig names an API server
+# on a port where nothing listens, so the claim fails at once, and the answer
+# must be that 503 (anything else means the chunk was not reached). GET
+# /metrics loads the process-metrics chunk. Node only uses an entry written by the same
 # Node build (same base image), for the same absolute file path (same WORKDIR
 # as the final stage) and by the same uid (the cache's subfolder is named after
 # it): so it runs as the final stage's USER.
@@ -43,7 +48,12 @@ RUN set -e; \
     export NODE_ENV=production HOST=127.0.0.1; \
     PORT=$(node -e 'const s = require("node:net").createServer().listen(0, process.env.HOST, () => { console.log(s.address().port); s.close(); });'); \
     export PORT; \
-    NODE_COMPILE_CACHE=/app/.compile-cache node . & \
+    kubeconfig=$(mktemp); \
+    printf '%s\n' 'apiVersion: v1' 'kind: Config' 'current-context: warm-up' \
+      'clusters: [{name: warm-up, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]' \
+      'users: [{name: warm-up, user: {token: warm-up}}]' \
+      'contexts: [{name: warm-up, context: {cluster: warm-up, user: warm-up, namespace: default}}]' > "$kubeconfig"; \
+    KUBECONFIG="$kubeconfig" NODE_COMPILE_CACHE=/app/.compile-cache node . & \
     pid=$!; \
     if ! node -e ' \
       const [pid, seconds] = process.argv.slice(1); \
@@ -53,15 +63,22 @@ RUN set -e; \
         while (Date.now() < deadline) { \
           if (!running()) { console.error("node . exited before it answered /healthz"); process.exit(1); } \
           const url = `http://${process.env.HOST}:${process.env.PORT}/healthz`; \
-          if (await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) process.exit(0); \
+          if (await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) break; \
           await new Promise((r) => setTimeout(r, 50)); \
         } \
-        console.error(`node . did not answer /healthz within ${seconds} s`); \
-        process.exit(1); \
+        if (Date.now() >= deadline) { console.error(`node . did not answer /healthz within ${seconds} s`); process.exit(1); } \
+        const base = `http://${process.env.HOST}:${process.env.PORT}/`; \
+        const member = { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", metadata: { name: "warm-up", namespace: "default", uid: "warm-up", resourceVersion: "1" }, spec: { memberOf: "warm-up" } }; \
+        const add = await fetch(base, { method: "POST", body: JSON.stringify(member), headers: { "content-type": "application/json", "ce-specversion": "1.0", "ce-id": "warm-up", "ce-source": "warm-up", "ce-type": "dev.knative.apiserver.resource.add" } }); \
+        if (add.status !== 503) { console.error(`the warm-up add event was answered ${add.status}, not 503: ${await add.text()}`); process.exit(1); } \
+        const metrics = await fetch(`${base}metrics`); \
+        if (!metrics.ok) { console.error(`GET /metrics answered ${metrics.status}`); process.exit(1); } \
+        process.exit(0); \
       })();' "$pid" 60; \
     then kill -KILL "$pid" 2>/dev/null || true; exit 1; fi; \
     kill -TERM "$pid"; \
     wait "$pid"; \
+    rm -f "$kubeconfig"; \
     test -n "$(find /app/.compile-cache -type f)"; \
     chmod -R a+rX,go-w /app/.compile-cache
 

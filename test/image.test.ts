@@ -699,7 +699,11 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
       await writeFile(path.join(shimDir, "chown"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     }
     const basePath = `${root0 ? "" : `${shimDir}:`}${nodeDir}:/usr/local/bin:/usr/bin:/bin`;
-    const buildEnv = { PATH: basePath, HOME: home, TMPDIR: home };
+    // A /tmp of the build's own, world-writable as /tmp is: the warm-up writes its kubeconfig there (mktemp).
+    const buildTmp = path.join(tmp, "build-tmp");
+    await mkdir(buildTmp);
+    await chmod(buildTmp, 0o1777);
+    const buildEnv = { PATH: basePath, HOME: home, TMPDIR: buildTmp };
     const steps = build.instructions.slice(buildRunIndex(build) + 1);
     assert.ok(
       steps.some((i) => i.keyword === "RUN" && warmsCache(i, cacheDir)),
@@ -712,8 +716,9 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
     // scratch trees of their own.
     const realNode = process.execPath;
     // A server that answers /healthz and caches nothing (Node would cache even -e code).
-    const serve = (onTerm: string): string =>
-      `exec env -u NODE_COMPILE_CACHE '${realNode}' -e 'require("node:http").createServer((q, s) => s.end()).listen(Number(process.env.PORT), process.env.HOST); ${onTerm}'`;
+    // The add event is answered 503, as the function does with no API server behind its kubeconfig.
+    const serve = (onTerm: string, addStatus = 503): string =>
+      `exec env -u NODE_COMPILE_CACHE '${realNode}' -e 'require("node:http").createServer((q, s) => { s.statusCode = q.method === "POST" ? ${addStatus} : 200; s.end(); }).listen(Number(process.env.PORT), process.env.HOST); ${onTerm}'`;
     const fakes: Record<string, FakeNode> = {
       "node crashes at start": { body: "exit 1", code: 1, stderr: /node \. exited before it answered \/healthz/ },
       "node never answers /healthz (the RUN's 60 s cut to 1 s)": {
@@ -723,6 +728,12 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
         edit: (line) => line.replace(/("\$pid") 60;/, "$1 1;"),
       },
       "node dies of SIGTERM": { body: serve(""), code: 143 },
+      // Without a cluster behind the kubeconfig the function answers 503; a 200 means the Kubernetes chunk was never loaded.
+      "node answers the add event without reaching its Kubernetes client": {
+        body: serve('process.on("SIGTERM", () => process.exit(0));', 200),
+        code: 1,
+        stderr: /the warm-up add event was answered 200, not 503/,
+      },
       // As Node does when it starts with NODE_COMPILE_CACHE: the subfolder, and then no entry in it.
       "node exits 0 but writes no cache entry": {
         body: `mkdir "$NODE_COMPILE_CACHE/v0-cache-1000"; ${serve('process.on("SIGTERM", () => process.exit(0));')}`,
@@ -805,13 +816,13 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
       .sort();
   };
 
-  it("the build stage's warm-up RUN fills the compile cache, and fails when node . crashes, never answers /healthz, does not exit 0, or writes no entry", async (t: TestContext) => {
+  it("the build stage's warm-up RUN fills the compile cache, lazily loaded chunks included, and fails when node . crashes, never answers /healthz, never reaches its Kubernetes client, does not exit 0, or writes no entry", async (t: TestContext) => {
     for (const note of notes) t.diagnostic(note);
     assert.ok(warmUp !== undefined && cacheDir !== undefined);
     assert.equal(warmUp.code, 0, warmUp.stderr);
     const files = await filesUnder(inApp(cacheDir));
-    // One entry per module of the start-up path, in one subfolder.
-    assert.equal(files.size, (await startupModules()).length, `cache entries: ${[...files.keys()].join(", ")}`);
+    // One entry per module: the start-up path's, and the chunks the add event and GET /metrics loaded.
+    assert.equal(files.size, (await startupModules()).length + lazyChunks.length, `cache entries: ${[...files.keys()].join(", ")}`);
     // Node names the subfolder <version>-<arch>-<V8 tag>-<uid>: made for the image's user.
     const tags = new Set([...files.keys()].map((f) => f.split("/")[0] ?? ""));
     const uid = asUser === "setpriv" ? runtimeUid : (process.getuid?.() ?? runtimeUid);
@@ -821,7 +832,7 @@ describe("the build stage's warm-up RUN, run on the bundle in a temp tree", () =
     const w = sum(files.values());
     t.diagnostic(`warm-up RUN: exit 0 after ${(warmUp.ms / 1000).toFixed(1)} s; cache ${[...tags].join(", ")}: ${w.files} entries, ${w.bytes} bytes`);
     const tampered = await tamperedWarmUps;
-    assert.equal(tampered?.length, 4);
+    assert.equal(tampered?.length, 5);
     for (const [what, fake, outcome] of tampered ?? []) {
       assert.equal(outcome.code, fake.code, `${what}: the warm-up RUN should exit ${fake.code}\n${outcome.stderr}`);
       if (fake.stderr !== undefined) assert.match(outcome.stderr, fake.stderr, what);

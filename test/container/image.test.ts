@@ -198,7 +198,7 @@ describe("the image, built and run by podman", {
     );
   });
 
-  it("loads its Kubernetes chunk on first use: a Reference-mode add read and claimed through a stand-in API server", async () => {
+  it("loads its Kubernetes chunk on first use, from the baked compile cache: a Reference-mode add read and claimed through a stand-in API server", async () => {
     const api = await startFakeApiServer();
     try {
       // The kubeconfig is mounted read-only, as a Secret would be; uid 1000 must be able to read it.
@@ -206,7 +206,10 @@ describe("the image, built and run by podman", {
       await chmod(api.kubeconfig, 0o644);
       api.members.set("default/patrick", memberObject("patrick", "blue"));
       api.members.set("default/grace", memberObject("grace", "green"));
-      const running = await runContainer({ KUBECONFIG: "/config/kubeconfig" }, ["-v", `${api.kubeconfig}:/config/kubeconfig:ro`]);
+      const running = await runContainer({ KUBECONFIG: "/config/kubeconfig", NODE_DEBUG_NATIVE: "COMPILE_CACHE" }, [
+        "-v",
+        `${api.kubeconfig}:/config/kubeconfig:ro`,
+      ]);
       started.push(running.name);
       // runContainer's own greeting claimed patrick already: grace comes by reference only.
       const add = binaryEvent("dev.knative.apiserver.ref.add", {
@@ -225,7 +228,10 @@ describe("the image, built and run by podman", {
       );
       await podman(["stop", "-t", "10", running.name]);
       assert.equal((await podman(["inspect", "--format", "{{.State.ExitCode}}", running.name])).trim(), "0");
-      assert.doesNotMatch(await logs(running.name), /"level":"error"/);
+      const output = await logs(running.name);
+      assert.doesNotMatch(output, /"level":"error"/);
+      // The build's warm-up loaded the chunk without a cluster, so its compiled code is in the image too.
+      assert.match(output, /V8 code cache for ESM file:\/\/\/app\/dist\/function\/kube-client-[^ ]+\.mjs was accepted/);
     } finally {
       await api.close();
     }
