@@ -172,7 +172,7 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
         ["get", MEMBERS],
         ["list", MEMBERS],
         ["patch", MEMBERS, "--subresource=status"],
-        ["create", "events"],
+        ["create", "events.events.k8s.io"],
       ],
       no: [
         ["watch", MEMBERS],
@@ -187,14 +187,15 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
         ["list", "events"],
         ["patch", "events"],
         ["delete", "events"],
-        ["create", "events.events.k8s.io"],
+        ["create", "events"],
+        ["get", "events.events.k8s.io"],
         ["get", "secrets"],
         ["list", "secrets"],
         ["get", "configmaps"],
         ["create", "pods"],
         ["create", "serviceaccounts/token"],
         ["get", MEMBERS, "--namespace=kube-system"],
-        ["create", "events", "--namespace=kube-system"],
+        ["create", "events.events.k8s.io", "--namespace=kube-system"],
       ],
     },
   ];
@@ -227,7 +228,7 @@ describe("RBAC: each ServiceAccount may do exactly what config/ grants", () => {
     const extra = async (sa: string) => [...(await rows(sa))].filter((r) => !baseline.has(r)).sort();
     assert.deepEqual(await extra(SOURCE_SA), ["members.helloworld.apimeister.com [] [] [get list watch]"]);
     assert.deepEqual(await extra(GREETER_SA), [
-      "events [] [] [create]",
+      "events.events.k8s.io [] [] [create]",
       "members.helloworld.apimeister.com [] [] [get list]",
       "members.helloworld.apimeister.com/status [] [] [patch]",
     ]);
@@ -346,10 +347,10 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.equal(field(modern, "note"), "welcome reader to the team blue");
     assert.equal(field(modern, "reportingController"), "member-greeter");
     assert.deepEqual(field(modern, "regarding"), { apiVersion: "helloworld.apimeister.com/v1", kind: "Member", name: "reader", namespace: NAMESPACE, uid });
-    // `kubectl describe` shows it, from the controller and instance that reported it.
+    // `kubectl describe` shows it, from the controller that reported it.
     assert.match(
       await cp.kubectlOk(["describe", MEMBERS, "reader", "-n", NAMESPACE]),
-      /Normal\s+Welcomed\s+\S+\s+member-greeter, \S+\s+welcome reader to the team blue/,
+      /Normal\s+Welcomed\s+\S+\s+member-greeter\s+welcome reader to the team blue/,
     );
   });
 
