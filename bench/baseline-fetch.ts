@@ -7,8 +7,9 @@
 //      records the greeting and names the Event it owes (status.pendingEvent);
 //      409 (another delivery won) or 404 (gone) → 204, nothing said;
 //   2. the greeting line and the 200 reply: the reply waits for the claim only;
-//   3. off the reply path: the Event, then a second merge patch under the
-//      claim's resourceVersion that clears the mark.
+//   3. off the reply path, at most 8 Members at a time as the function's
+//      recorder: the Event, then a second merge patch under the claim's
+//      resourceVersion that clears the mark.
 // A delete says farewell and writes its Event, as the function does without
 // the finalizer. What needs the function's convergence loop (a Member that is
 // being deleted or still owes an Event, Reference mode) is refused with a 500:
@@ -26,7 +27,29 @@ import { createLineWriter, errorBody, greetingLine, GREETING_SOURCE, GREETING_TY
 import { readKubeconfig } from "./kubeconfig-lite.ts";
 
 const MAX_BODY = 1024 * 1024;
+// Background writes at once, as functions/recorder.ts's default: the rest wait their turn.
+const BACKGROUND = 8;
 const log = createLineWriter();
+
+/** Runs `work` when one of the BACKGROUND slots is free; never throws. */
+const background = (() => {
+  let running = 0;
+  const waiting: (() => Promise<void>)[] = [];
+  const start = (work: () => Promise<void>): void => {
+    running++;
+    work()
+      .catch(() => undefined)
+      .finally(() => {
+        running--;
+        const next = waiting.shift();
+        if (next !== undefined) start(next);
+      });
+  };
+  return (work: () => Promise<void>): void => {
+    if (running < BACKGROUND) start(work);
+    else waiting.push(work);
+  };
+})();
 
 const kubeconfig = process.env["KUBECONFIG"]?.split(":").find((p) => p !== "");
 if (kubeconfig === undefined) throw new Error("the fetch baseline needs KUBECONFIG");
@@ -95,11 +118,13 @@ function recordFarewell(member: Member, greeting: Greeting, eventId: string): vo
     message: greeting.text,
     time: new Date(),
   };
-  kube.createEvent(event).then(
-    (created) => {
-      if (created.status >= 300 && created.status !== 409) warn(`recording the greeting as an Event failed: ${created.status}`, { member: member.name });
-    },
-    (err: unknown) => warn(`recording the greeting as an Event failed: ${err instanceof Error ? err.message : String(err)}`, { member: member.name }),
+  background(() =>
+    kube.createEvent(event).then(
+      (created) => {
+        if (created.status >= 300 && created.status !== 409) warn(`recording the greeting as an Event failed: ${created.status}`, { member: member.name });
+      },
+      (err: unknown) => warn(`recording the greeting as an Event failed: ${err instanceof Error ? err.message : String(err)}`, { member: member.name }),
+    ),
   );
 }
 
@@ -184,7 +209,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): 
   const claimed = await claim(member);
   if (claimed === undefined) return noContent(res);
   reply(res, claimed.greeting, id, type);
-  void recordPending(member, claimed.greeting, claimed.pending, claimed.version);
+  background(() => recordPending(member, claimed.greeting, claimed.pending, claimed.version));
 }
 
 const server = createServer((req, res) => {
