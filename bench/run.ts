@@ -15,6 +15,13 @@
 //     [--warmup S] [--connections N] [--settle MS] [--loadgen auto|wrk|autocannon]
 //     [--wrk-threads N] [--targets greeter,greeter-off,bare,faas] [--out FILE] [--no-write]
 //     [--profile greeter|bare|faas]
+//   node bench/run.ts --cluster [--quick] [--rounds N] [--members N] [--burst N]
+//     [--concurrency N] [--settle MS] [--out FILE] [--no-write]
+//     issue 12: the greeter against a fetch baseline on the e2e control plane
+//     (bench/cluster/run.ts): cold start to the first recorded greeting, RSS,
+//     recorded greetings/s, API connections; a burst through Knative's adapter.
+//     Defaults 5 rounds, 300 Members at concurrency 20, a burst of 200; --quick:
+//     1 round, 60 Members, a burst of 50.
 // Every option also reads BENCH_<NAME> from the environment (BENCH_COLD_ROUNDS, …).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -26,6 +33,7 @@ import { parseArgs } from "node:util";
 import { benchEvent, MEMBER_ADD_TYPE } from "./event.ts";
 import { runLoad, wrkVersion, type LoadgenName, type LoadResult } from "./loadgen.ts";
 import { profileMarkdown, summarise, type CpuProfile } from "./profile.ts";
+import { CLUSTER_BEGIN, CLUSTER_END } from "./cluster/report.ts";
 import { firstGreeting, greeterEntry, killAll, rssBytes, startServer, stopServer, type Running, type ServerSpec } from "./proc.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -58,6 +66,10 @@ const { values: flags } = parseArgs({
     out: { type: "string" },
     "no-write": { type: "boolean" },
     profile: { type: "string" },
+    cluster: { type: "boolean" },
+    members: { type: "string" },
+    burst: { type: "string" },
+    concurrency: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
   strict: true,
@@ -178,7 +190,11 @@ function commandLine(): string {
     .map((k) => `${k}=${process.env[k] ?? ""}`)
     .join(" ");
   const base =
-    process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${args === "" ? "" : ` -- ${args}`}` : `node bench/run.ts${args === "" ? "" : ` ${args}`}`;
+    process.env["npm_lifecycle_event"] === "bench"
+      ? `npm run bench${args === "" ? "" : ` -- ${args}`}`
+      : process.env["npm_lifecycle_event"] === "bench:cluster"
+        ? `npm run bench:cluster${args === "--cluster" ? "" : ` -- ${args.replace(/^--cluster ?/, "")}`}`
+        : `node bench/run.ts${args === "" ? "" : ` ${args}`}`;
   return env === "" ? base : `${env} ${base}`;
 }
 
@@ -394,11 +410,11 @@ for a short run, \`node bench/run.ts --help\` for the options).
 
 `;
 
-function writeDoc(section: string): void {
+function writeDoc(section: string, markers: { begin: string; end: string } = { begin: BEGIN, end: END }): void {
   let text = existsSync(options.out) ? readFileSync(options.out, "utf8") : DOC_HEADER;
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin !== -1 && end > begin) text = text.slice(0, begin) + section + text.slice(end + END.length);
+  const begin = text.indexOf(markers.begin);
+  const end = text.indexOf(markers.end);
+  if (begin !== -1 && end > begin) text = text.slice(0, begin) + section + text.slice(end + markers.end.length);
   else text = `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(options.out, text);
 }
@@ -432,9 +448,49 @@ async function profile(key: string, loadgen: LoadgenName): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- cluster mode
+
+async function cluster(): Promise<void> {
+  buildBaselines();
+  const budgetMs = 45 * 60_000;
+  setTimeout(() => {
+    say(`bench: still running after ${Math.round(budgetMs / 60_000)} min, giving up`);
+    killAll();
+    process.exit(2);
+  }, budgetMs).unref();
+  const { runClusterBench } = await import("./cluster/run.ts");
+  const { section, problems } = await runClusterBench({
+    root: ROOT,
+    rounds: positive("rounds", setting(flags.rounds, "BENCH_ROUNDS", quick ? "1" : "5"), true),
+    members: positive("members", setting(flags.members, "BENCH_MEMBERS", quick ? "60" : "300"), true),
+    burst: positive("burst", setting(flags.burst, "BENCH_BURST", quick ? "50" : "200"), true),
+    concurrency: positive("concurrency", setting(flags.concurrency, "BENCH_CONCURRENCY", "20"), true),
+    settleMs: options.settleMs,
+    command: commandLine(),
+    machine: `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${release()}; Node.js ${process.version}`,
+    greeter: `${greeterRevision()}; @kubernetes/client-node ${packageVersion("@kubernetes/client-node")}`,
+    say,
+  });
+  process.stdout.write(
+    `${section
+      .split("\n")
+      .filter((l) => !l.startsWith("<!--"))
+      .join("\n")}\n`,
+  );
+  if (options.write) {
+    writeDoc(section, { begin: CLUSTER_BEGIN, end: CLUSTER_END });
+    say(`written to ${options.out}`);
+  }
+  if (problems.length > 0) {
+    say(`bench: verification failed: ${problems.join("; ")}`);
+    process.exitCode = 1;
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  if (flags.cluster === true) return cluster();
   const started = new Date();
   const t0 = performance.now();
   const load = loadavg();

@@ -1,6 +1,6 @@
 // A small local stand-in for the Kubernetes API server: just the calls the
-// greeter makes (get a Member, merge-patch its status, create an Event), with
-// switches to make it fail. test/kubernetes.test.ts uses it only for what a
+// greeter makes (get a Member, merge-patch its status, create an Event, core/v1
+// or events.k8s.io/v1), with switches to make it fail. test/kubernetes.test.ts uses it only for what a
 // real server cannot easily be made to do (a transient 503 on cue); API
 // behaviour itself is tested against a real kube-apiserver in test/e2e/.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -20,6 +20,8 @@ export interface FakeApiServer {
   readonly requests: {
     method: string;
     path: string;
+    /** The query string, "?…" or "". */
+    search: string;
     contentType: string | undefined;
     body: string;
     /** The W3C trace context headers the request carried. */
@@ -36,7 +38,17 @@ export interface FakeApiServer {
 }
 
 const memberPath = /^\/apis\/helloworld\.apimeister\.com\/v1\/namespaces\/([^/]+)\/members\/([^/]+)(\/status)?$/;
-const eventsPath = /^\/apis\/events\.k8s\.io\/v1\/namespaces\/([^/]+)\/events$/;
+// core/v1 and events.k8s.io/v1 Events are one resource in a real API server; here too.
+const eventsPath = /^\/(?:api\/v1|apis\/events\.k8s\.io\/v1)\/namespaces\/([^/]+)\/events$/;
+
+export interface FakeApiServerOptions {
+  /**
+   * Refuse a status patch whose metadata.resourceVersion is not the Member's
+   * (409), as a real API server does; off by default, for the tests that
+   * store Members without caring about versions.
+   */
+  readonly checkResourceVersion?: boolean;
+}
 
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
@@ -59,7 +71,7 @@ async function readAll(req: IncomingMessage): Promise<string> {
   return text;
 }
 
-export async function startFakeApiServer(): Promise<FakeApiServer> {
+export async function startFakeApiServer(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const members = new Map<string, Json>();
   const events: Json[] = [];
   const requests: FakeApiServer["requests"] = [];
@@ -73,11 +85,12 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     void (async () => {
       const body = await readAll(req);
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const { pathname: path, search } = new URL(req.url ?? "/", "http://x");
       const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(",") : value);
       requests.push({
         method: req.method ?? "",
         path,
+        search,
         contentType: req.headers["content-type"],
         body,
         traceparent: one(req.headers["traceparent"]),
@@ -100,6 +113,11 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
         if (req.method === "PATCH" && m[3]) {
           if (req.headers["content-type"] !== "application/merge-patch+json") return status(res, 415, "UnsupportedMediaType", "merge patch only");
           const patch = JSON.parse(body) as Json;
+          const wanted = (patch["metadata"] as Json | undefined)?.["resourceVersion"];
+          const current = (member["metadata"] as Json | undefined)?.["resourceVersion"];
+          if (options.checkResourceVersion === true && wanted !== undefined && wanted !== current) {
+            return status(res, 409, "Conflict", `the object has been modified (resourceVersion ${String(current)}, not ${String(wanted)})`);
+          }
           const next = mergePatch(member, { status: patch["status"] }) as Json;
           (next["metadata"] as Json)["resourceVersion"] = String(++version);
           members.set(key, next);
