@@ -11,8 +11,7 @@
 // token file, kubeconfig certificates, exec and OIDC plugins); this module only
 // decides how sockets are made and kept.
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
-import { request as httpRequest, Agent as PlainAgent } from "node:http";
+import type { RequestOptions } from "node:https";
 import {
   createConfiguration,
   type Configuration,
@@ -24,6 +23,12 @@ import {
   ServerConfiguration,
   wrapHttpLibrary,
 } from "@kubernetes/client-node";
+
+// Not `import … from "node:http"` (nor node:https): an ES module import of
+// node:http makes Node load undici too, for http's lazy WebSocket exports (see
+// http-app.ts): 16-50 ms of the first greeting's wait, for nothing.
+const { Agent: PlainAgent, request: httpRequest } = process.getBuiltinModule("node:http");
+const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule("node:https");
 
 /** What the pool did, for tests and metrics: connections opened, and open now. */
 export interface PoolStats {

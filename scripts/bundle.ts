@@ -34,6 +34,37 @@ const slimKubeClient: Plugin = {
   },
 };
 
+// An ES module import of node:http makes Node load undici too, for http's lazy
+// WebSocket exports: 16-50 ms and ~10 MiB for nothing (see functions/http-app.ts).
+// Our modules take node:http from process.getBuiltinModule; this does the same
+// for the dependencies' `import http from "node:http"` (the Kubernetes client's).
+// CommonJS require() of it (Express) never built that facade.
+const httpWithoutUndici: Plugin = {
+  name: "node-http-without-undici",
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?http$/ }, (args) => (args.kind === "import-statement" ? { path: "node:http", namespace: "builtin-http" } : undefined));
+    // Its plain properties as named exports; not the lazy getters, which are what loads undici.
+    const names = Object.entries(Object.getOwnPropertyDescriptors(process.getBuiltinModule("node:http")))
+      .filter(([name, d]) => "value" in d && /^[A-Za-z_$][\w$]*$/.test(name))
+      .map(([name]) => name);
+    build.onLoad({ filter: /.*/, namespace: "builtin-http" }, () => ({
+      contents: `const http = process.getBuiltinModule("node:http"); export default http; export const { ${names.join(", ")} } = http;`,
+      loader: "js",
+    }));
+  },
+};
+
+// Express's index loads body-parser's four parsers (iconv-lite, qs, raw-body…),
+// which the function never uses: it reads bodies itself (functions/read-body.ts).
+const withoutBodyParser: Plugin = {
+  name: "without-body-parser",
+  setup(build) {
+    build.onResolve({ filter: /^body-parser$/ }, (args) =>
+      /[/\\]node_modules[/\\]express[/\\]/.test(args.importer) ? { path: fromRoot("functions/no-body-parser.ts") } : undefined,
+    );
+  },
+};
+
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints: { "member-greeter": "functions/entry.ts" },
@@ -53,7 +84,7 @@ const result = await build({
   legalComments: "linked",
   metafile: true,
   logLevel: "warning",
-  plugins: [slimKubeClient],
+  plugins: [slimKubeClient, httpWithoutUndici, withoutBodyParser],
 });
 const outputs = Object.entries(result.metafile.outputs)
   .filter(([file]) => file.endsWith(".mjs"))

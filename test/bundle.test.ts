@@ -1,6 +1,7 @@
-// What scripts/bundle.ts does to the Kubernetes client, checked on the build
-// that ships (dist/function, made by `npm test`'s pretest): the chunk holds no
-// model classes and no undici; the serializer that stands in for the client's
+// What scripts/bundle.ts leaves out, checked on the build that ships
+// (dist/function, made by `npm test`'s pretest): no ES module import of
+// node:http (it would load Node's undici), no body-parser; the Kubernetes
+// client chunk holds no model classes and no undici; the serializer that stands in for the client's
 // own gives the same results for every type the calls we make use; and the
 // bundled function, run as `node .` against a stand-in API server, claims and
 // records greetings over a bounded pool of kept-alive connections.
@@ -32,6 +33,21 @@ const kubeChunk = (): string => {
   assert.equal(more.length, 0);
   return join(DIST, file);
 };
+
+describe("the bundle", () => {
+  const files = (): string[] => readdirSync(DIST).filter((f) => f.endsWith(".mjs"));
+
+  it("never imports node:http as an ES module, which would make Node load undici", () => {
+    for (const file of files()) assert.doesNotMatch(readFileSync(join(DIST, file), "utf8"), /from\s*"(node:)?http"/, file);
+  });
+
+  it("leaves out body-parser (iconv-lite, qs): Express's parsers are never used", () => {
+    for (const file of files()) {
+      const text = readFileSync(join(DIST, file), "utf8");
+      assert.doesNotMatch(text, /iconv-lite|windows1252|urlencoded parser/i, file);
+    }
+  });
+});
 
 describe("the bundled Kubernetes client", () => {
   it("is a chunk of under 600 KiB, without model classes, CoreV1Api or undici", () => {
