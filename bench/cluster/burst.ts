@@ -23,6 +23,28 @@ export interface BurstSample {
 }
 
 const TEAM = "burst";
+
+/** Mean time per add and per update event, and per API call by kind, from the function's Prometheus text. */
+function describeCosts(text: string): string {
+  const value = (name: string, labels: string): number | undefined => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  const mean = (metric: string, labels: string, what: string): string => {
+    const sum = value(`${metric}_sum`, labels);
+    const count = value(`${metric}_count`, labels);
+    return sum === undefined || count === undefined || count === 0 ? `${what}: none` : `${what}: ${count} × ${((1000 * sum) / count).toFixed(1)} ms`;
+  };
+  const event = "member_greeter_event_duration_seconds";
+  const call = "member_greeter_kube_request_duration_seconds";
+  return [
+    mean(event, 'type="dev.knative.apiserver.resource.add"', "add events"),
+    mean(event, 'type="dev.knative.apiserver.resource.update"', "update events"),
+    mean(call, 'verb="patch",resource="members/status"', "status patches"),
+    mean(call, 'verb="create",resource="events"', "Event creates"),
+    mean(call, 'verb="get",resource="members"', "reads"),
+  ].join("; ");
+}
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runBurst(cluster: Cluster, api: AdminApi, round: string, count: number, say: (line: string) => void): Promise<BurstSample> {
@@ -101,6 +123,11 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
     );
     return sample;
   } finally {
+    // What each event and each API call cost the function, from its own /metrics.
+    const costs = await fetch(`${greeter.url}/metrics`)
+      .then((r) => r.text())
+      .then(describeCosts, (err: unknown) => `no /metrics: ${String(err)}`);
+    say(`  burst ${round}, the function's own figures: ${costs}`);
     watch?.stop();
     await adapter?.stop(10_000);
     await greeter.stop();
