@@ -11,6 +11,7 @@ import { freePort } from "./control-plane.ts";
 import { brokerDir, finalizerDir, metricsDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
 import { applyMember, events, field, getMember, waitForEvents, waitForStatusTeam, type Obj } from "./members.ts";
 import { startGreeter, type GreeterProcess } from "./workloads.ts";
+import { connectionsTo, sampleConnections } from "../../bench/cluster/sockets.ts";
 
 const REF = "dev.knative.apiserver.ref.";
 const RES = "dev.knative.apiserver.resource.";
@@ -392,6 +393,43 @@ describe("the function (node .) against the real API server, events POSTed direc
     assert.equal((reply.json() as { greeting: string }).greeting, "welcome resource-mode");
     await waitForStatusTeam(cp, "resource-mode", "");
     await waitForEvents(cp, `involvedObject.uid=${String(field(object, "metadata", "uid"))},reason=Welcomed`);
+  });
+
+  it("30 adds at once over TLS: every API call shares KUBE_MAX_CONNECTIONS kept-alive connections, none opened per call", async () => {
+    const { cp } = c();
+    const limit = 3;
+    const pooled = await startGreeter(cp, "greeter-pooled", {
+      KUBECONFIG: c().greeterKubeconfig,
+      KUBE_TIMEOUT_MS: "5000",
+      KUBE_MAX_CONNECTIONS: String(limit),
+    });
+    try {
+      const port = Number(new URL(cp.url).port);
+      const names = Array.from({ length: 30 }, (_, i) => `pooled-${i}`);
+      for (const name of names) await applyMember(cp, name, "blue");
+      const objects = await Promise.all(names.map((name) => getMember(cp, name)));
+      const sampler = sampleConnections(pooled.proc.pid, port, 10);
+      const replies = await Promise.all(
+        objects.map((object) => {
+          const add = binaryEvent(`${RES}add`, object);
+          return post(pooled.url, add.headers, add.body);
+        }),
+      );
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        names.map(() => 200),
+      );
+      // The Events and the cleared marks are written after the replies.
+      for (const name of names) await waitForEvents(cp, `involvedObject.name=${name},reason=Welcomed`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const { distinct, peak } = sampler.stop();
+      const open = connectionsTo(pooled.proc.pid, port).length;
+      // 30 claims, 30 Events and 30 cleared marks: one connection per call would be 90.
+      assert.ok(peak <= limit && distinct <= limit, `peak ${peak}, distinct ${distinct} connections to the API server, limit ${limit}`);
+      assert.ok(open >= 1 && open <= limit, `${open} connections kept open`);
+    } finally {
+      await pooled.stop();
+    }
   });
 
   it("with a token that lacks the rights: the claim is refused, so nothing is said: 500 (not retried), the reason in the body", async () => {
