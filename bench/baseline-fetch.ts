@@ -15,15 +15,13 @@
 // being deleted or still owes an Event, Reference mode) is refused with a 500:
 // the bench never sends it.
 // Environment: PORT (default 8080), HOST (default: all interfaces), KUBECONFIG.
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { greetingFor, greetingForState, type Greeting } from "../functions/greeting.ts";
 import { readMemberEvent } from "../functions/member-event.ts";
 import { isObject, type Member, type MemberRef } from "../functions/member.ts";
 import { eventName, eventReasons } from "../functions/recorder.ts";
 import { connectFetch, type FetchKube } from "./fetch-kube.ts";
-import { createLineWriter, errorBody, greetingLine, GREETING_SOURCE, GREETING_TYPE, HttpError, replyData, replySubject } from "./greet.ts";
+import { createLineWriter, errorBody, greetingLine, HttpError, replyData, serve, replyHeaders } from "./greet.ts";
 import { readKubeconfig } from "./kubeconfig-lite.ts";
 
 const MAX_BODY = 1024 * 1024;
@@ -160,20 +158,7 @@ async function claim(member: Member): Promise<{ greeting: Greeting; pending: str
 
 function reply(res: ServerResponse, greeting: Greeting, id: string, type: string): void {
   log.write(greetingLine(greeting, id, type));
-  send(
-    res,
-    200,
-    {
-      "content-type": "application/json",
-      "ce-specversion": "1.0",
-      "ce-id": randomUUID(),
-      "ce-source": GREETING_SOURCE,
-      "ce-type": GREETING_TYPE,
-      "ce-subject": replySubject(greeting),
-      "ce-time": new Date().toISOString(),
-    },
-    JSON.stringify(replyData(greeting)),
-  );
+  send(res, 200, replyHeaders(greeting), JSON.stringify(replyData(greeting)));
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
@@ -231,19 +216,4 @@ const server = createServer((req, res) => {
     });
   });
 });
-server.keepAliveTimeout = 75_000;
-
-const host = process.env["HOST"] || undefined;
-server.listen({ port: Number(process.env["PORT"] ?? 8080), host }, () => {
-  const { port } = server.address() as AddressInfo;
-  log.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: `listening on port ${port}`, port })}\n`);
-});
-
-const stop = (): void => {
-  server.close();
-  server.closeIdleConnections();
-  log.flush();
-  process.exit(0);
-};
-process.once("SIGTERM", stop);
-process.once("SIGINT", stop);
+serve(server, log);

@@ -2,10 +2,8 @@
 // for one Node process. Binary-mode CloudEvents only, parsed by hand; the same
 // greeting rules, reply event and log line as the greeter (bench/greet.ts).
 // Environment: PORT (default 8080), HOST (default: all interfaces).
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createLineWriter, decide, errorBody, greetingLine, GREETING_SOURCE, GREETING_TYPE, HttpError, replyData, replySubject } from "./greet.ts";
+import { createLineWriter, decide, errorBody, greetingLine, HttpError, replyData, serve, replyHeaders } from "./greet.ts";
 
 const MAX_BODY = 1024 * 1024;
 const log = createLineWriter();
@@ -53,20 +51,7 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
       return;
     }
     log.write(greetingLine(greeting, id, type));
-    send(
-      res,
-      200,
-      {
-        "content-type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-id": randomUUID(),
-        "ce-source": GREETING_SOURCE,
-        "ce-type": GREETING_TYPE,
-        "ce-subject": replySubject(greeting),
-        "ce-time": new Date().toISOString(),
-      },
-      JSON.stringify(replyData(greeting)),
-    );
+    send(res, 200, replyHeaders(greeting), JSON.stringify(replyData(greeting)));
   } catch (err) {
     fail(res, err instanceof HttpError ? err : new HttpError("ERR_INTERNAL", "internal error"));
   }
@@ -89,19 +74,4 @@ const server = createServer((req, res) => {
     else handle(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
   });
 });
-server.keepAliveTimeout = 75_000;
-
-const host = process.env["HOST"] || undefined;
-server.listen({ port: Number(process.env["PORT"] ?? 8080), host }, () => {
-  const { port } = server.address() as AddressInfo;
-  log.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: `listening on port ${port}`, port })}\n`);
-});
-
-const stop = (): void => {
-  server.close();
-  server.closeIdleConnections();
-  log.flush();
-  process.exit(0);
-};
-process.once("SIGTERM", stop);
-process.once("SIGINT", stop);
+serve(server, log);

@@ -1,14 +1,17 @@
-// What the two baselines share with each other and with the greeter: the
+// What the hand-written baselines share with each other and with the greeter: the
 // greeting rules (imported from the greeter's pure modules, so every contender
 // decides the same way), the reply event, and the log line, written the way the
 // greeter writes it (one JSON object per line, buffered, one write per turn).
+import { randomUUID } from "node:crypto";
 import { writeSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { HttpError } from "../functions/errors.ts";
 import type { Greeting } from "../functions/greeting.ts";
 import { greetingFromEvent, readMemberEvent } from "../functions/member-event.ts";
 import { memberPath } from "../functions/member.ts";
-
-export { GREETING_TYPE } from "../functions/event-types.ts";
+import { GREETING_TYPE } from "../functions/event-types.ts";
+export { GREETING_TYPE };
 export { HttpError };
 export type { Greeting };
 
@@ -35,6 +38,19 @@ export interface GreetingData {
 
 export function replyData(greeting: Greeting): GreetingData {
   return { greeting: greeting.text, reason: greeting.reason, member: greeting.member };
+}
+
+/** The reply's headers: a binary-mode greeting CloudEvent, as the function answers. */
+export function replyHeaders(greeting: Greeting): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    "ce-specversion": "1.0",
+    "ce-id": randomUUID(),
+    "ce-source": GREETING_SOURCE,
+    "ce-type": GREETING_TYPE,
+    "ce-subject": replySubject(greeting),
+    "ce-time": new Date().toISOString(),
+  };
 }
 
 export function replySubject(greeting: Greeting): string {
@@ -89,4 +105,25 @@ export function createLineWriter(): { write(line: string): void; flush(): void }
     },
     flush,
   };
+}
+
+/**
+ * Listens on PORT (default 8080) and HOST as the function does, logs the port,
+ * and stops on SIGTERM or SIGINT: the plumbing the hand-written baselines share.
+ */
+export function serve(server: Server, log: { write(line: string): void; flush(): void }): void {
+  server.keepAliveTimeout = 75_000;
+  const host = process.env["HOST"] || undefined;
+  server.listen({ port: Number(process.env["PORT"] ?? 8080), host }, () => {
+    const { port } = server.address() as AddressInfo;
+    log.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: `listening on port ${port}`, port })}\n`);
+  });
+  const stop = (): void => {
+    server.close();
+    server.closeIdleConnections();
+    log.flush();
+    process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
 }

@@ -410,6 +410,20 @@ for a short run, \`node bench/run.ts --help\` for the options).
 
 `;
 
+/** Prints the section (without its markers) and, unless --no-write, puts it in the doc between them. */
+function publish(section: string, markers?: { begin: string; end: string }): void {
+  process.stdout.write(
+    `${section
+      .split("\n")
+      .filter((l) => !l.startsWith("<!--"))
+      .join("\n")}\n`,
+  );
+  if (options.write) {
+    writeDoc(section, markers);
+    say(`written to ${options.out}`);
+  }
+}
+
 function writeDoc(section: string, markers: { begin: string; end: string } = { begin: BEGIN, end: END }): void {
   let text = existsSync(options.out) ? readFileSync(options.out, "utf8") : DOC_HEADER;
   const begin = text.indexOf(markers.begin);
@@ -471,16 +485,7 @@ async function cluster(): Promise<void> {
     greeter: `${greeterRevision()}; @kubernetes/client-node ${packageVersion("@kubernetes/client-node")}`,
     say,
   });
-  process.stdout.write(
-    `${section
-      .split("\n")
-      .filter((l) => !l.startsWith("<!--"))
-      .join("\n")}\n`,
-  );
-  if (options.write) {
-    writeDoc(section, { begin: CLUSTER_BEGIN, end: CLUSTER_END });
-    say(`written to ${options.out}`);
-  }
+  publish(section, { begin: CLUSTER_BEGIN, end: CLUSTER_END });
   if (problems.length > 0) {
     say(`bench: verification failed: ${problems.join("; ")}`);
     process.exitCode = 1;
@@ -525,16 +530,7 @@ async function main(): Promise<void> {
 
   const problems = verify();
   const section = report({ started, seconds: (performance.now() - t0) / 1000, loadgen: loadgen.version, load, problems });
-  process.stdout.write(
-    `${section
-      .split("\n")
-      .filter((l) => !l.startsWith("<!--"))
-      .join("\n")}\n`,
-  );
-  if (options.write) {
-    writeDoc(section);
-    say(`written to ${options.out}`);
-  }
+  publish(section);
   if (problems.length > 0) {
     say(`bench: verification failed: ${problems.join("; ")}`);
     process.exitCode = 1;
