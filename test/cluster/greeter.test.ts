@@ -194,6 +194,27 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
     assert.ok(root, mounts);
     assert.ok(root.split(" ")[5]?.split(",").includes("ro"), `root mount: ${root}`);
     t.diagnostic(`greeter pid ${pid} (node's PID namespace): ${root}`);
+    greeterPid = pid;
+  });
+
+  let greeterPid = "";
+  step("pods get no route out: only the cluster's ranges are routable from the pod and from the node", async () => {
+    assert.ok(greeterPid);
+    const podRoutes = (await c().node.runInNode("nsenter", ["--target", greeterPid, "--net", "--", "ip", "-4", "route", "show", "table", "all"])).stdout;
+    const nodeRoutes = (await c().node.runInNode("ip", ["-4", "route", "show", "table", "all"])).stdout;
+    for (const [who, routes] of [
+      ["pod", podRoutes],
+      ["node", nodeRoutes],
+    ] as const) {
+      assert.ok(routes.trim() !== "", `${who}: no routes read`);
+      assert.doesNotMatch(routes, /^default/m, `${who} has a default route:\n${routes}`);
+      for (const line of routes.split("\n").filter((l) => l !== "")) {
+        const dst = line.split(" ")[0] === "local" || line.split(" ")[0] === "broadcast" ? line.split(" ")[1] : line.split(" ")[0];
+        assert.match(String(dst), /^(10\.222\.|127\.)/, `${who} routes outside the cluster's ranges: ${line}`);
+      }
+    }
+    const forward = (await c().node.runInNode("iptables", ["-w", "-S", "GREETER-CLUSTER-FWD"])).stdout;
+    assert.match(forward, /-A GREETER-CLUSTER-FWD -j DROP/);
   });
 
   let patrickUid = "";
@@ -237,6 +258,9 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
   step("a Member created while the adapter's pod is deleted and recreated is welcomed by the next PingSource resync", async (t) => {
     // Cordoned, the node takes no new pod: the adapter's replacement waits until
     // the Member exists, and so never sees it created (it sends nothing for what exists).
+    const before = await c().kubectlJson<{ items: Obj[] }>(["get", "pods", "-n", NS, "-l", ADAPTER_SELECTOR]);
+    const oldPods = before.items.map((p) => String(dig(p, "metadata", "name")));
+    assert.equal(oldPods.length, 1, "one adapter pod");
     await c().kubectlOk(["cordon", "greeter-node"]);
     try {
       await c().kubectlOk(["delete", "pod", "-n", NS, "-l", ADAPTER_SELECTOR, "--wait=true", "--timeout=120s"], { timeoutMs: 130_000 });
@@ -246,6 +270,10 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
     }
     const created = Date.now();
     await c().kubectlOk(["wait", "--for=condition=Ready", "pod", "-n", NS, "-l", ADAPTER_SELECTOR, "--timeout=120s"], { timeoutMs: 130_000 });
+    const after = await c().kubectlJson<{ items: Obj[] }>(["get", "pods", "-n", NS, "-l", ADAPTER_SELECTOR]);
+    const newPods = after.items.map((p) => String(dig(p, "metadata", "name")));
+    assert.equal(newPods.length, 1);
+    assert.ok(!oldPods.includes(newPods[0] ?? ""), `a new adapter pod: ${oldPods} -> ${newPods}`);
     const text = "welcome late to the team green";
     const line = await waitForLog(text, () => true, 150_000);
     assert.equal(line["eventType"], "dev.knative.sources.ping", "greeted by the resync, not by the adapter");
