@@ -35,6 +35,8 @@ let hostBefore: Snapshot | undefined;
 let logDir = "";
 /** Set by the last step: logs are kept otherwise. */
 let passed = false;
+/** Set once the host was compared with its snapshot after teardown. */
+let hostChecked = false;
 const c = (): Cluster => {
   assert.ok(cluster, "the cluster did not come up");
   return cluster;
@@ -94,6 +96,18 @@ async function waitForEvent(selector: string, message: string): Promise<Obj> {
   );
 }
 
+/** How many WATCH requests on Members the API server serves now (only the adapter watches them). */
+async function memberWatches(): Promise<number> {
+  const metrics = await c().kubectlOk(["get", "--raw", "/metrics"]);
+  let open = 0;
+  for (const line of metrics.split("\n")) {
+    if (line.startsWith("apiserver_longrunning_requests{") && line.includes('resource="members"') && line.includes('verb="WATCH"')) {
+      open += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return open;
+}
+
 function conditions(object: unknown): Record<string, string> {
   const list = dig(object, "status", "conditions");
   return Object.fromEntries((Array.isArray(list) ? list : []).map((cond: unknown) => [String(dig(cond, "type")), String(dig(cond, "status"))]));
@@ -131,14 +145,22 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
   });
 
   after(async () => {
-    // Safety net when a step failed before the teardown step.
-    if (cluster !== undefined) {
-      await cluster.node.teardown();
-      cluster = undefined;
+    // When a step failed before the teardown step: tear down here, and check the host all the same.
+    try {
+      if (cluster !== undefined) {
+        const left = await cluster.node.teardown();
+        cluster = undefined;
+        if (left.length > 0) throw new Error(`teardown after a failure left: ${left.join("; ")}`);
+      }
+      if (hostBefore !== undefined && !hostChecked) {
+        const diffs = differences(hostBefore, await snapshot());
+        if (diffs.length > 0) throw new Error(`teardown after a failure did not restore the host: ${diffs.join("; ")}`);
+      }
+    } finally {
+      await unlock();
+      if (!KEEP_LOGS && passed) await rm(logDir, { recursive: true, force: true });
+      else process.stderr.write(`test:cluster: logs kept in ${logDir}\n`);
     }
-    await unlock();
-    if (!KEEP_LOGS && passed) await rm(logDir, { recursive: true, force: true });
-    else process.stderr.write(`test:cluster: logs kept in ${logDir}\n`);
   });
 
   step("kubectl apply -k of the eventing-only overlay: the ApiServerSource and the PingSource become Ready", async () => {
@@ -164,6 +186,7 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
     }
     // The adapter's pod must be watching before Members change (it sends nothing for what exists already).
     await c().kubectlOk(["wait", "--for=condition=Ready", "pod", "-n", NS, "-l", ADAPTER_SELECTOR, "--timeout=120s"], { timeoutMs: 130_000 });
+    await waitFor("the adapter's watch on Members", async () => (await memberWatches()) >= 1, { timeoutMs: 60_000, intervalMs: 500 });
   });
 
   step("the greeter pod runs as uid 1000, with a read-only root and no capabilities", async (t) => {
@@ -311,6 +334,7 @@ describe("the member-greeter on a single-node Kubernetes with Knative Eventing",
     cluster = undefined;
     assert.deepEqual(left, [], "teardown left something");
     assert.ok(hostBefore);
+    hostChecked = true;
     assert.deepEqual(differences(hostBefore, await snapshot()), []);
     passed = true;
   });

@@ -44,7 +44,7 @@ const VOLATILE_SYSCTL = [
 ];
 
 /** Mount points and cgroups that other podman runs on this machine add and remove meanwhile. */
-const OTHERS = [/\/var\/lib\/containers\//, /\/run\/containers\//, /libpod/, /\/run\/user\//, /\/netns\/netns-/];
+const OTHERS = [/\/var\/lib\/containers\//, /\/run\/containers\//, /libpod/, /buildah/, /\/run\/user\//, /\/netns\/netns-/];
 
 async function out(cmd: string, args: readonly string[]): Promise<string> {
   try {
@@ -74,6 +74,8 @@ const OTHERS_PATHS = [
   /^\/var\/log\/(apt|journal)(\/|$)/,
   /^\/var\/log\/(dpkg|alternatives)\.log$/,
   /^\/run\/(containers|libpod|user|lock)(\/|$)/,
+  // podman's runc state: its containers (64 hex digits) and buildah's build steps (our cluster's runc keeps its own under /run/containerd, inside the node's mount namespace).
+  /^\/run\/runc\/(buildah-|[0-9a-f]{64})/,
   /^\/var\/tmp\/(?!member-greeter-cluster)/,
   /^\/etc\/(containers|ld\.so\.cache)/,
 ];
