@@ -81,6 +81,10 @@ if [[ ! -s "$gtar" ]]; then
   podman_cmd save -q --format docker-archive -o "$gtar.tmp" "$gimage"
   mv "$gtar.tmp" "$gtar"
   log "built and saved $gimage in $(since "$t")s: $gtar"
+  # Earlier builds of this script (other trees' contents) are not needed any more: ours only.
+  for old in "$bin"/greeter-*.tar; do [[ "$old" == "$gtar" ]] || rm -f "$old"; done
+  podman_cmd images --format '{{.Repository}}:{{.Tag}}' localhost/member-greeter | { grep -E '^localhost/member-greeter:cluster-[0-9a-f]{12}$' || true; } |
+    while read -r ref; do [[ "$ref" == "$gimage" ]] || podman_cmd rmi "$ref" >/dev/null || true; done
 else
   log "up to date: $gtar"
 fi
