@@ -9,8 +9,8 @@
 #       Dockerfile on the local Node 24 base (scripts/build-base-image.sh), <hash>
 #       covering what the Dockerfile copies. Its own tag: npm run test:image's
 #       localhost/member-greeter:test may be rebuilt by another run meanwhile.
-# Archives are cached next to the binaries: <tools>/images-<tag>.tar and
-# <tools>/greeter-<hash>.tar.
+# Archives are cached next to the binaries: <tools>/images-<tag>-<recipe>.tar and
+# <tools>/greeter-<hash>.tar (<recipe>, and <hash> too, cover this script).
 #
 # Usage: build-cluster-images.sh TOOLS_DIR. stdout, last lines: `images <tar>`,
 # `greeter <tar> <image>`, `tag <tag>`. Progress and timings on stderr.
@@ -39,7 +39,9 @@ images=(
 exec 9>"$bin/.images-lock"
 flock 9
 
-tar="$bin/images-$tag.tar"
+# The archive also depends on this script (how the images are made).
+recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)
+tar="$bin/images-$tag-$recipe.tar"
 if [[ ! -s "$tar" ]]; then
   total=$(now)
   tmp=$(mktemp -d)
@@ -60,6 +62,7 @@ if [[ ! -s "$tar" ]]; then
   # The archive is the cache: the podman copies are not needed any more.
   podman_cmd rmi "${names[@]}" >/dev/null
   log "built and saved ${#names[@]} images in $(since "$total")s: $tar"
+  for old in "$bin"/images-*.tar; do [[ "$old" == "$tar" ]] || rm -f "$old"; done
 else
   log "up to date: $tar"
 fi
@@ -67,7 +70,7 @@ fi
 # The function's image, from this tree.
 ghash=$(
   cd "$repo"
-  { cat Dockerfile .dockerignore package.json package-lock.json tsconfig.json scripts/bundle.ts scripts/build-base-image.sh
+  { cat scripts/build-cluster-images.sh Dockerfile .dockerignore package.json package-lock.json tsconfig.json scripts/bundle.ts scripts/build-base-image.sh
     find functions -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12
 )
 gimage="localhost/member-greeter:cluster-$ghash"
