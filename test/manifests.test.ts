@@ -729,3 +729,92 @@ describe("the Broker variant routes without a reply loop", () => {
     }
   });
 });
+
+describe("the eventing-only overlay (Knative Eventing without Serving)", () => {
+  let eventingOnly: KubeObject[] = [];
+  before(async () => {
+    eventingOnly = await kustomize(path.join(configDir, "overlays", "eventing-only"));
+  });
+
+  /** What the overlay's Deployment must run: the Knative Service's container, plus only what Serving would supply. */
+  function expectedContainer(knativeService: KubeObject): JsonMap {
+    const container = clone(containerOf(knativeService));
+    mapAt(container, "livenessProbe", "httpGet")["port"] = "http1";
+    mapAt(container, "readinessProbe", "httpGet")["port"] = "http1";
+    const env = dig(container, "env");
+    assert.ok(Array.isArray(env));
+    const source = env.find((e) => isMap(e) && e["name"] === "GREETING_SOURCE");
+    assert.ok(isMap(source));
+    source["value"] = `/api/v1/namespaces/${NAMESPACE}/services/${GREETER}`;
+    return container;
+  }
+
+  /** Differences between the overlay's Deployment and what the Knative Service says (empty: no drift). */
+  function drift(knativeService: KubeObject, deployment: KubeObject): string[] {
+    const problems: string[] = [];
+    const pod = mapAt(deployment, "spec", "template", "spec");
+    const containers = pod["containers"];
+    if (!Array.isArray(containers) || containers.length !== 1) problems.push("the pod must have exactly one container");
+    else if (JSON.stringify(containers[0]) !== JSON.stringify(expectedContainer(knativeService)))
+      problems.push(`container differs: ${JSON.stringify(containers[0])}`);
+    if (pod["serviceAccountName"] !== dig(knativeService, "spec", "template", "spec", "serviceAccountName")) problems.push("serviceAccountName differs");
+    return problems;
+  }
+
+  it("renders config/ with the Knative Service replaced by a Deployment and a Service, nothing else added or removed", () => {
+    const expected = inventory(direct.objects)
+      .filter((i) => i !== `serving.knative.dev/Service/${GREETER}`)
+      .concat([`apps/Deployment/${GREETER}`, `core/Service/${GREETER}`])
+      .sort();
+    assert.deepEqual(inventory(eventingOnly), expected);
+    for (const object of direct.objects) {
+      if (["Service", "ApiServerSource", "PingSource"].includes(object.kind)) continue;
+      assert.deepEqual(find(eventingOnly, object.kind, nameOf(object), groupOf(object.apiVersion)), object, `${object.kind} ${nameOf(object)} unchanged`);
+    }
+  });
+
+  it("the Deployment runs the Knative Service's container and ServiceAccount (probes' port and GREETING_SOURCE aside), and rejects drift", () => {
+    const knativeService = find(direct.objects, "Service", GREETER, "serving.knative.dev");
+    const deployment = find(eventingOnly, "Deployment", GREETER, "apps");
+    assert.deepEqual(drift(knativeService, deployment), []);
+    const pod = mapAt(deployment, "spec", "template", "spec");
+    // Serving's grace period is the revision's timeoutSeconds, above SHUTDOWN_GRACE_MS.
+    assert.equal(pod["terminationGracePeriodSeconds"], dig(knativeService, "spec", "template", "spec", "timeoutSeconds"));
+    const labels = mapAt(deployment, "spec", "template", "metadata", "labels");
+    assert.deepEqual(mapAt(deployment, "spec", "selector", "matchLabels"), labels);
+    // Drift is caught: a weaker securityContext, another image, another ServiceAccount.
+    for (const change of [
+      (d: JsonMap) => void (mapAt(d, "spec", "template", "spec", "containers", 0, "securityContext")["readOnlyRootFilesystem"] = false),
+      (d: JsonMap) => void (mapAt(d, "spec", "template", "spec", "containers", 0)["image"] = "ghcr.io/apimeister/member-greeter:latest"),
+      (d: JsonMap) => void (mapAt(d, "spec", "template", "spec")["serviceAccountName"] = "default"),
+    ]) {
+      assert.equal(drift(knativeService, tampered(deployment, change)).length, 1);
+    }
+  });
+
+  it("the Service selects the pod on port 80 to the function's port, and both sources deliver to it", () => {
+    const deployment = find(eventingOnly, "Deployment", GREETER, "apps");
+    const service = find(eventingOnly, "Service", GREETER, "");
+    assert.deepEqual(mapAt(service, "spec", "selector"), mapAt(deployment, "spec", "template", "metadata", "labels"));
+    assert.deepEqual(dig(service, "spec", "ports"), [{ name: "http", port: 80, targetPort: "http1" }]);
+    for (const [kind, name] of [
+      ["ApiServerSource", SOURCE],
+      ["PingSource", "member-greeter-resync"],
+    ] as const) {
+      const source = find(eventingOnly, kind, name);
+      assert.deepEqual(dig(source, "spec", "sink"), { ref: { apiVersion: "v1", kind: "Service", name: GREETER } });
+      // Otherwise as in config/.
+      const original = clone(find(direct.objects, kind, name));
+      mapAt(original, "spec")["sink"] = mapAt(source, "spec", "sink");
+      assert.deepEqual(source, original);
+    }
+  });
+
+  it("every object validates: built-in ones against Kubernetes' schema, Knative ones against Knative's CRDs", async () => {
+    for (const object of eventingOnly) {
+      if (isBuiltinGroup(object.apiVersion)) assert.deepEqual(await validateBuiltin(object), [], `${object.kind} ${nameOf(object)}`);
+      else if (groupOf(object.apiVersion).endsWith("knative.dev"))
+        assert.deepEqual(knativeSchema(object).validate(object), [], `${object.kind} ${nameOf(object)}`);
+    }
+  });
+});
