@@ -56,6 +56,12 @@ export interface RecorderOptions {
   readonly concurrency?: number;
   /** How many written Events `handles` remembers: enough to span the delay of a claim's echo in a burst. */
   readonly remember?: number;
+  /**
+   * Claims first: an owed Event waits until no claim was made for this long
+   * (a burst is over), or until it has waited `maxDelayMs`; 0 writes at once.
+   */
+  readonly quietMs?: number;
+  readonly maxDelayMs?: number;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -112,6 +118,36 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   const sleep = options.sleep ?? defaultSleep;
   const inFlight = new Set<Promise<void>>();
   const limit = options.concurrency ?? 8;
+  const quietMs = options.quietMs ?? 250;
+  const maxDelayMs = options.maxDelayMs ?? 5_000;
+  // When the last claim was made, and who waits for the claims to stop (settle wakes them at once).
+  let lastClaim = Number.NEGATIVE_INFINITY;
+  let flushing = false;
+  const waitingForQuiet = new Set<() => void>();
+  /**
+   * Claims first. Each owed Event is two writes (the Event, the cleared mark)
+   * the API server makes between two claims, and the cleared mark comes back
+   * from the ApiServerSource as one more event queued before the next add. In
+   * a burst of 200 creates through Knative's adapter, waiting until the claims
+   * stop made the burst greeted ~15 % sooner, and kubectl's creates too
+   * (docs/benchmarks.md).
+   */
+  const untilQuiet = async (queuedAt: number): Promise<void> => {
+    for (;;) {
+      const at = performance.now();
+      const until = Math.min(lastClaim + quietMs, queuedAt + maxDelayMs);
+      if (flushing || at >= until) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, until - at);
+        function wake(): void {
+          clearTimeout(timer);
+          waitingForQuiet.delete(wake);
+          resolve();
+        }
+        waitingForQuiet.add(wake);
+      });
+    }
+  };
   const remember = options.remember ?? 4096;
   // Owed Events being written, and the last ones written with their mark cleared (oldest first).
   const writingNames = new Set<string>();
@@ -204,12 +240,12 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   };
 
   const enqueue = (run: () => Promise<void>): void => {
-    const written: Promise<void> = turn()
-      .then(run)
-      .finally(() => {
-        done();
-        inFlight.delete(written);
-      });
+    const queuedAt = performance.now();
+    const quiet = flushing || queuedAt >= lastClaim + quietMs;
+    const written: Promise<void> = (quiet ? turn() : untilQuiet(queuedAt).then(turn)).then(run).finally(() => {
+      done();
+      inFlight.delete(written);
+    });
     inFlight.add(written);
   };
 
@@ -218,6 +254,7 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
       const name = member.pendingEvent?.name;
       if (name === undefined) return;
       writingNames.add(name);
+      lastClaim = performance.now();
       enqueue(() => writePending(member, scope).finally(() => writingNames.delete(name)));
     },
     handles: (eventName) => writingNames.has(eventName) || written.has(eventName),
@@ -225,6 +262,9 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
       enqueue(() => write(greeting, member, key, scope));
     },
     async settle() {
+      // Shutting down: what waits for a quiet moment is written now.
+      flushing = true;
+      for (const wake of [...waitingForQuiet]) wake();
       while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };

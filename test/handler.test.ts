@@ -27,7 +27,7 @@ function setup(options: { reader?: MemberReader; claims?: Claims; kube?: MemoryK
     claims = {
       converge,
       policy,
-      recorder: createRecorder({ api, logger, now, sleep: async () => {} }),
+      recorder: createRecorder({ api, logger, now, sleep: async () => {}, quietMs: 0 }),
       resync: createResync({ api, namespace: async () => "default", converge, logger, memberTimeoutMs: 5_000 }),
     };
   }

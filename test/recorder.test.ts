@@ -535,3 +535,73 @@ describe("recorder: recordPending, the Event a claim owes", () => {
     );
   });
 });
+
+describe("recorder: claims first, the Events they owe once the claims stop", () => {
+  const owing = (name: string, resourceVersion: string): Member =>
+    memberFixture({
+      name,
+      uid: `u-${name}`,
+      resourceVersion,
+      recordedGreeting: `welcome ${name}`,
+      pendingEvent: { name: `${name}.0123456789abcdef`, reason: "Welcomed" },
+    });
+
+  function quietSetup(quietMs: number, maxDelayMs: number) {
+    const kube = new MemoryKube();
+    const { logger } = captureLogs();
+    const recorder = createRecorder({ api: async () => kube, logger, now: () => TIME, quietMs, maxDelayMs });
+    const add = (name: string): Member => {
+      const object = kube.add(name, {
+        team: "blue",
+        status: { team: "blue", greeting: `welcome ${name}`, greetedAt: "t", pendingEvent: { name: `${name}.0123456789abcdef`, reason: "Welcomed" } },
+      });
+      return owing(name, String((object["metadata"] as { resourceVersion: string }).resourceVersion));
+    };
+    return { kube, recorder, add };
+  }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("writes nothing while claims keep coming, then every owed Event once they stop", async () => {
+    const { kube, recorder, add } = quietSetup(80, 5_000);
+    for (let i = 0; i < 5; i++) {
+      recorder.recordPending(add(`m${i}`));
+      await sleep(20);
+    }
+    assert.equal(kube.calls.createEvent, 0, "no Event while the claims come 20 ms apart");
+    assert.equal(recorder.handles("m0.0123456789abcdef"), true, "held, and known to be this process's to write");
+    await sleep(200);
+    assert.equal(kube.events().length, 5);
+    for (let i = 0; i < 5; i++) assert.equal(kube.status(`m${i}`)?.["pendingEvent"], undefined, `m${i}'s mark cleared`);
+  });
+
+  it("an Event waits at most maxDelayMs, however long the claims go on", async () => {
+    const { kube, recorder, add } = quietSetup(1_000, 60);
+    recorder.recordPending(add("first"));
+    for (let i = 0; i < 8; i++) {
+      recorder.recordPending(add(`later${i}`));
+      await sleep(20);
+    }
+    assert.ok(
+      kube.events().some((e) => e.name === "first.0123456789abcdef"),
+      "written after 60 ms although the claims never paused for 1 s",
+    );
+    await recorder.settle();
+  });
+
+  it("settle writes what waits for a quiet moment at once (shutdown)", async () => {
+    const { kube, recorder, add } = quietSetup(10_000, 10_000);
+    recorder.recordPending(add("held"));
+    const started = performance.now();
+    await recorder.settle();
+    assert.ok(performance.now() - started < 2_000, "not held for the quiet period");
+    assert.equal(kube.events().length, 1);
+  });
+
+  it("quietMs 0 writes at once", async () => {
+    const { kube, recorder, add } = quietSetup(0, 5_000);
+    recorder.recordPending(add("now"));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(kube.calls.createEvent, 1);
+    await recorder.settle();
+  });
+});

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { after, before, describe, it } from "node:test";
 import { binaryEvent, post } from "../support/greeter-server.ts";
 import { kustomize, nameOf, groupOf, type KubeObject } from "../support/kube.ts";
-import { freePort } from "./control-plane.ts";
+import { freePort, waitFor } from "./control-plane.ts";
 import { brokerDir, finalizerDir, metricsDir, GREETER_SA, MEMBERS, NAMESPACE, rbacObjects, clusterForSuite, SOURCE_SA } from "./cluster.ts";
 import { applyMember, events, field, getMember, waitForEvents, waitForStatusTeam, type Obj } from "./members.ts";
 import { startGreeter, type GreeterProcess } from "./workloads.ts";
@@ -306,8 +306,26 @@ describe("the function (node .) against the real API server, events POSTed direc
       member: { name: "reader", namespace: NAMESPACE, team: "blue" },
     });
 
-    // Status: written before the answer, through the status subresource.
-    const member = await getMember(cp, "reader");
+    // Status: written before the answer, through the status subresource, with the mark of the
+    // Event it owes; the mark is cleared once the Event is written, after the reply.
+    const claimed = field(await getMember(cp, "reader"), "status") as Obj;
+    assert.deepEqual(
+      Object.keys(claimed)
+        .filter((k) => k !== "pendingEvent")
+        .sort(),
+      ["greetedAt", "greeting", "observedGeneration", "team"],
+    );
+    // Unless the Event was written and the mark cleared before this read.
+    if (claimed["pendingEvent"] !== undefined) assert.equal(field(claimed, "pendingEvent", "reason"), "Welcomed");
+    await waitForEvents(cp, `involvedObject.uid=${uid}`);
+    const member = await waitFor(
+      "the mark cleared",
+      async () => {
+        const now = await getMember(cp, "reader");
+        return field(now, "status", "pendingEvent") === undefined ? now : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     const status = field(member, "status") as Obj;
     assert.deepEqual(Object.keys(status).sort(), ["greetedAt", "greeting", "observedGeneration", "team"]);
     assert.equal(status["team"], "blue");

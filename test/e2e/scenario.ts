@@ -112,7 +112,9 @@ export function describeScenario(title: string, mode: Mode, context: () => Scena
       );
       // Level-triggered: patrick is in step with its status, whatever changed.
       const ignored = between.filter((l) => l.msg.startsWith("ignored: nothing to greet: in step already") && l["eventType"] === `${prefix}update`);
-      assert.equal(ignored.length, 2, `both updates were delivered and ignored: ${JSON.stringify(between)}`);
+      // Two, or three when the echo of the function's own earlier status write (the cleared
+      // mark of the previous greeting's Event, written once the claims pause) lands in between.
+      assert.ok(ignored.length >= 2 && ignored.length <= 3, `both updates were delivered and ignored: ${JSON.stringify(between)}`);
       const member = await getMember(cp, "patrick");
       assert.equal(field(member, "status", "team"), "red");
       assert.equal(field(member, "status", "greeting"), "a status-only change");
