@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Cluster } from "../../test/e2e/cluster.ts";
+import { parseExposition, seriesKey, seriesOf } from "../../test/support/prometheus-text.ts";
 import { startAdapter, startGreeter } from "../../test/e2e/workloads.ts";
 import { BATCH_LABEL, field, NAMESPACE, type AdminApi } from "./admin-api.ts";
 import { waitUntilMarksCleared } from "./round.ts";
@@ -26,23 +27,20 @@ const TEAM = "burst";
 
 /** Mean time per add and per update event, and per API call by kind, from the function's Prometheus text. */
 function describeCosts(text: string): string {
-  const value = (name: string, labels: string): number | undefined => {
-    const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
-  };
-  const mean = (metric: string, labels: string, what: string): string => {
-    const sum = value(`${metric}_sum`, labels);
-    const count = value(`${metric}_count`, labels);
+  const series = seriesOf(parseExposition(text));
+  const mean = (metric: string, labels: Readonly<Record<string, string>>, what: string): string => {
+    const sum = series.get(seriesKey(`${metric}_sum`, labels));
+    const count = series.get(seriesKey(`${metric}_count`, labels));
     return sum === undefined || count === undefined || count === 0 ? `${what}: none` : `${what}: ${count} × ${((1000 * sum) / count).toFixed(1)} ms`;
   };
   const event = "member_greeter_event_duration_seconds";
   const call = "member_greeter_kube_request_duration_seconds";
   return [
-    mean(event, 'type="dev.knative.apiserver.resource.add"', "add events"),
-    mean(event, 'type="dev.knative.apiserver.resource.update"', "update events"),
-    mean(call, 'verb="patch",resource="members/status"', "status patches"),
-    mean(call, 'verb="create",resource="events"', "Event creates"),
-    mean(call, 'verb="get",resource="members"', "reads"),
+    mean(event, { type: "dev.knative.apiserver.resource.add" }, "add events"),
+    mean(event, { type: "dev.knative.apiserver.resource.update" }, "update events"),
+    mean(call, { verb: "patch", resource: "members/status" }, "status patches"),
+    mean(call, { verb: "create", resource: "events" }, "Event creates"),
+    mean(call, { verb: "get", resource: "members" }, "reads"),
   ].join("; ");
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
