@@ -132,11 +132,12 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
    * stop made the burst greeted ~15 % sooner, and kubectl's creates too
    * (docs/benchmarks.md).
    */
+  const writableAt = (queuedAt: number): number => (flushing ? Number.NEGATIVE_INFINITY : Math.min(lastClaim + quietMs, queuedAt + maxDelayMs));
   const untilQuiet = async (queuedAt: number): Promise<void> => {
     for (;;) {
       const at = performance.now();
-      const until = Math.min(lastClaim + quietMs, queuedAt + maxDelayMs);
-      if (flushing || at >= until) return;
+      const until = writableAt(queuedAt);
+      if (at >= until) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(wake, until - at);
         function wake(): void {
@@ -241,8 +242,8 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
 
   const enqueue = (run: () => Promise<void>): void => {
     const queuedAt = performance.now();
-    const quiet = flushing || queuedAt >= lastClaim + quietMs;
-    const written: Promise<void> = (quiet ? turn() : untilQuiet(queuedAt).then(turn)).then(run).finally(() => {
+    // Not a tick later than needed: a write that may start now takes its turn at once.
+    const written: Promise<void> = (queuedAt >= writableAt(queuedAt) ? turn() : untilQuiet(queuedAt).then(turn)).then(run).finally(() => {
       done();
       inFlight.delete(written);
     });
