@@ -4,10 +4,10 @@
 // limit). The body of each is what functions/kube-client.ts sends.
 import { hostname } from "node:os";
 import { getCACertificates, setDefaultCACertificates } from "node:tls";
-import { MEMBER_API_VERSION, MEMBER_KIND, memberPath, type MemberRef } from "../functions/member.ts";
+import { COMPONENT, EVENTS, eventObject } from "../functions/event-object.ts";
+import { memberPath, type MemberRef } from "../functions/member.ts";
 import type { KubeTarget } from "./kubeconfig-lite.ts";
 
-const COMPONENT = "member-greeter";
 const TIMEOUT_MS = 2_000;
 
 export interface Answer {
@@ -30,34 +30,9 @@ export interface EventRequest {
   readonly body: unknown;
 }
 
-/**
- * events.k8s.io/v1 Event, field for field what functions/kube-client.ts's
- * createEvent sends. eventTime is a MicroTime: microseconds, which a Date does not have.
- */
+/** The Event, as the function writes it (functions/event-object.ts builds both). */
 export function eventsV1Event(event: GreetingEvent, instance: string): EventRequest {
-  const { member } = event;
-  return {
-    path: `/apis/events.k8s.io/v1/namespaces/${member.namespace}/events`,
-    body: {
-      apiVersion: "events.k8s.io/v1",
-      kind: "Event",
-      metadata: { name: event.name, namespace: member.namespace },
-      regarding: {
-        apiVersion: MEMBER_API_VERSION,
-        kind: MEMBER_KIND,
-        name: member.name,
-        namespace: member.namespace,
-        ...(member.uid === undefined ? {} : { uid: member.uid }),
-      },
-      note: event.message,
-      reason: event.reason,
-      type: "Normal",
-      action: "Greet",
-      reportingController: COMPONENT,
-      reportingInstance: instance,
-      eventTime: event.time.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
-    },
-  };
+  return { path: `/apis/${EVENTS.group}/${EVENTS.version}/namespaces/${event.member.namespace}/${EVENTS.plural}`, body: eventObject(event, instance) };
 }
 
 /** The one place that says which Events API the baseline writes to. */

@@ -17,10 +17,11 @@ import {
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
 import { KubeError } from "./kube-errors.ts";
+import { COMPONENT, EVENTS, eventObject } from "./event-object.ts";
 import { createTransport, type PoolStats } from "./kube-transport.ts";
 import { noMetrics, type KubeResource, type KubeVerb, type Metrics } from "./metrics.ts";
 import type { Span } from "./trace-context.ts";
-import { MEMBER_API_VERSION, MEMBER_GROUP, MEMBER_KIND, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
+import { MEMBER_GROUP, MEMBER_PLURAL, MEMBER_VERSION, isObject, type JsonObject, type MemberRef } from "./member.ts";
 
 /** The Event a claim still owes: written by the claim, removed once the Event exists. */
 export interface PendingEvent {
@@ -67,10 +68,6 @@ export interface KubeApi {
   /** Creates the Event; one that exists already (a retry that had reached the server) is success. */
   createEvent(event: MemberEvent, signal?: AbortSignal): Promise<void>;
 }
-
-const COMPONENT = "member-greeter";
-/** What the function did, in the events.k8s.io sense (reason says why). */
-const EVENT_ACTION = "Greet";
 
 /** Maps a failed call to what it means. */
 function classify(err: unknown, what: string): KubeError {
@@ -165,16 +162,6 @@ export interface ConnectOptions {
   /** Connections to the API server at most (KUBE_MAX_CONNECTIONS). */
   readonly maxConnections: number;
   readonly metrics?: Metrics;
-}
-
-// Events go through the generic client as events.k8s.io/v1, the API client-go's
-// own event recorder writes: the typed core client would be the largest part of
-// what the function loads (see scripts/bundle.ts), for one call.
-const EVENTS = { group: "events.k8s.io", version: "v1", plural: "events" } as const;
-
-/** A MicroTime: RFC 3339 with exactly six fractional digits, as the API server parses it. */
-export function microTime(time: Date): string {
-  return time.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 export function connect(access: ClusterAccess, options: ConnectOptions): ConnectedApi {
@@ -293,25 +280,7 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     },
 
     async createEvent(event, signal) {
-      const body = {
-        apiVersion: `${EVENTS.group}/${EVENTS.version}`,
-        kind: "Event",
-        metadata: { name: event.name, namespace: event.member.namespace },
-        regarding: {
-          apiVersion: MEMBER_API_VERSION,
-          kind: MEMBER_KIND,
-          name: event.member.name,
-          namespace: event.member.namespace,
-          ...(event.member.uid === undefined ? {} : { uid: event.member.uid }),
-        },
-        reason: event.reason,
-        note: event.message,
-        type: "Normal",
-        action: EVENT_ACTION,
-        reportingController: COMPONENT,
-        reportingInstance: instance,
-        eventTime: microTime(event.time),
-      };
+      const body = eventObject(event, instance);
       try {
         await call({ verb: "create", resource: "events", span }, `create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
           custom.createNamespacedCustomObject({ ...EVENTS, namespace: event.member.namespace, body }, o),

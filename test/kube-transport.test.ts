@@ -4,7 +4,8 @@
 // of their own again (the client's own transport does, one per call) fails here.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { connect, microTime, type ConnectedApi } from "../functions/kube-client.ts";
+import { microTime } from "../functions/event-object.ts";
+import { connect, type ConnectedApi } from "../functions/kube-client.ts";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
 
 const MAX = 4;
