@@ -4,6 +4,7 @@
 // so of two deliveries of one change only one can win; the loser gets a
 // conflict, reads the Member again, decides again from what it is now (by then
 // in step: nothing to say) and never retries a write blindly.
+import { withDeadline } from "./deadline.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { KubeApi, MemberStatus } from "./kube-client.ts";
 import { eventName, eventReasons, writePendingEvent } from "./recorder.ts";
@@ -101,7 +102,7 @@ export function createConverge(options: ClaimOptions): Converge {
     } catch (err) {
       if (err instanceof KubeError && err.kind === "conflict") metrics.claimLost();
       if (!(err instanceof KubeError && err.kind === "unavailable")) throw err;
-      const now = await read(kube, ref, AbortSignal.timeout(verifyTimeoutMs)).catch(() => undefined);
+      const now = await withDeadline(verifyTimeoutMs, (deadline) => read(kube, ref, deadline)).catch(() => undefined);
       if (now !== undefined && now.recordedGreeting === status.greeting && now.recordedAt === status.greetedAt) {
         logger.info("the claim's answer was lost, but the claim was written", { member: ref.name, namespace: ref.namespace });
         return now;

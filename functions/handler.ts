@@ -4,6 +4,7 @@
 // through ports, so this runs in tests with plain objects and no server.
 import type { CloudEventV1 } from "cloudevents";
 import type { Claimed, Converge } from "./claim.ts";
+import { withDeadline } from "./deadline.ts";
 import { GREETING_TYPE } from "./event-types.ts";
 import { greetingFor, type Greeting } from "./greeting.ts";
 import type { Logger } from "./logger.ts";
@@ -132,7 +133,7 @@ export function createHandler(options: HandlerOptions): Handler {
   ): Promise<Outcome> => {
     let greeting: Greeting | undefined;
     if (said.kind === "member-ref" && said.change !== "delete" && reader !== undefined) {
-      const member = await read(event, said.ref, AbortSignal.timeout(timeoutMs), scope);
+      const member = await withDeadline(timeoutMs, (signal) => read(event, said.ref, signal, scope));
       if (member === undefined) return { kind: "ignored", reason: "member no longer exists" };
       greeting = greetingFor(said.change, member);
     } else {
@@ -168,7 +169,8 @@ export function createHandler(options: HandlerOptions): Handler {
       return reply(greeting, scope);
     }
 
-    const claimed: Claimed | undefined = await claims.converge(said.kind === "member" ? said.member : said.ref, AbortSignal.timeout(timeoutMs), scope);
+    const start = said.kind === "member" ? said.member : said.ref;
+    const claimed: Claimed | undefined = await withDeadline(timeoutMs, (signal) => claims.converge(start, signal, scope));
     if (claimed === undefined) return ignore(event, "nothing to greet: in step already, claimed by another delivery, or gone", scope);
     sayClaimed(claimed, event, scope);
     return reply(claimed.greeting, scope);

@@ -16,6 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
+import { startDeadline } from "./deadline.ts";
 import { KubeError } from "./kube-errors.ts";
 import { COMPONENT, EVENTS, eventObject } from "./event-object.ts";
 import { createTransport, type PoolStats } from "./kube-transport.ts";
@@ -191,20 +192,20 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     run: (options: ConfigurationOptions) => Promise<T>,
     base?: ConfigurationOptions,
   ): Promise<T> => {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+    const deadline = startDeadline(timeoutMs, signal);
     const started = performance.now();
     try {
-      const result = await run(withSignal(combined, kind.span, base));
+      const result = await run(withSignal(deadline.signal, kind.span, base));
       metrics.kubeCall(kind.verb, kind.resource, "ok", (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      const failure =
-        deadline.aborted && !(signal?.aborted ?? false)
-          ? new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err })
-          : classify(err, what);
+      const failure = deadline.expired()
+        ? new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err })
+        : classify(err, what);
       metrics.kubeCall(kind.verb, kind.resource, failure.kind, (performance.now() - started) / 1000);
       throw failure;
+    } finally {
+      deadline.end();
     }
   };
 

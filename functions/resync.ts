@@ -6,6 +6,7 @@
 // because every greeting is claimed (claim.ts). One resync runs at a time; a
 // tick that arrives while one runs waits for that one.
 import type { Claimed, Converge } from "./claim.ts";
+import { withDeadline } from "./deadline.ts";
 import type { KubeApi } from "./kube-client.ts";
 import { KubeError } from "./kube-errors.ts";
 import type { Logger } from "./logger.ts";
@@ -96,7 +97,7 @@ export function createResync(options: ResyncOptions): Resync {
       const worker = async (): Promise<void> => {
         for (let member = members[index++]; member !== undefined; member = members[index++]) {
           try {
-            const claimed = await converge(member, AbortSignal.timeout(memberTimeoutMs), scope, { writeEvents: true });
+            const claimed = await withDeadline(memberTimeoutMs, (signal) => converge(member, signal, scope, { writeEvents: true }));
             if (claimed !== undefined) {
               greeted++;
               say(claimed);

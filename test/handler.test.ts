@@ -175,9 +175,19 @@ describe("handler without claims: Reference mode", () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.deepEqual(
       calls.map(([, s]) => s?.aborted),
-      [true, true],
-      "the budget is timeoutMs",
+      [false, false],
+      "the budget ends with the event: no timer left to fire later",
     );
+  });
+
+  it("aborts a read that does not answer at the event's budget", async () => {
+    const hanging: MemberReader = {
+      getMember: (_r, signal) => new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(signal.reason as Error), { once: true })),
+    };
+    const { handle } = setup({ reader: hanging, timeoutMs: 20 });
+    const started = performance.now();
+    await assert.rejects(handle(event(`${REF}add`, ref)), { name: "TimeoutError" });
+    assert.ok(performance.now() - started >= 19, "not before the budget");
   });
 
   it("greets a delete from the reference alone, without the API server", async () => {
@@ -406,8 +416,9 @@ describe("handler with claims: claim, then say", () => {
 
   it("hands the claim the event's budget", async () => {
     const signals: AbortSignal[] = [];
+    let converge: Claims["converge"] = async (_start, signal) => void signals.push(signal);
     const claims: Claims = {
-      converge: async (_start, signal) => void signals.push(signal),
+      converge: (start, signal, scope) => converge(start, signal, scope),
       policy: { finalizer: false },
       recorder: {
         record: () => assert.fail("nothing claimed, nothing recorded"),
@@ -421,7 +432,13 @@ describe("handler with claims: claim, then say", () => {
     assert.equal((await handle(event(`${R}add`, memberObject("patrick", "blue")))).kind, "ignored");
     assert.equal(signals[0]?.aborted, false);
     await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.equal(signals[0]?.aborted, true);
+    assert.equal(signals[0]?.aborted, false, "the budget ends with the event: no timer left to fire later");
+
+    // A claim that does not finish is aborted at the budget.
+    converge = (_start, signal) => new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true }));
+    const started = performance.now();
+    await assert.rejects(handle(event(`${R}add`, memberObject("patrick", "blue"))), { name: "TimeoutError" });
+    assert.ok(performance.now() - started >= 19, "not before the budget");
   });
 });
 

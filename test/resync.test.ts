@@ -158,8 +158,33 @@ describe("resync: converge every Member of the namespace", () => {
     await delay(60);
     assert.deepEqual(
       signals.map((s) => s.aborted),
-      [true, true],
+      [false, false],
+      "each deadline ends with its Member: no timer left to fire later",
     );
+  });
+
+  it("aborts a Member whose convergence does not finish at its deadline, and goes on with the next", async () => {
+    const kube = new MemoryKube();
+    kube.add("a");
+    kube.add("b");
+    const { logger, logs } = captureLogs();
+    const seen: string[] = [];
+    const resync = createResync({
+      api: async () => kube,
+      namespace: async () => "default",
+      converge: (start: Member | MemberRef, signal: AbortSignal) => {
+        seen.push(start.name);
+        return new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true }));
+      },
+      logger,
+      memberTimeoutMs: 20,
+    });
+    await assert.rejects(
+      resync(() => undefined),
+      { name: "KubeError", message: /2 of 2 members could not be converged now/ },
+    );
+    assert.deepEqual(seen.sort(), ["a", "b"]);
+    assert.equal(logs().filter((l) => l.level === "warn" && String(l.msg).includes("the deadline of 20 ms passed")).length, 2);
   });
 });
 
