@@ -51,11 +51,18 @@ export interface TransportOptions {
   readonly userAgent: string;
   /** Called when the pool opens a connection. */
   readonly onConnection?: () => void;
+  /** How long what KubeConfig applied (headers, TLS files) is reused before it is asked again. */
+  readonly reuseCredentialsMs?: number;
+  /** Milliseconds on a monotonic clock (tests pass their own). */
+  readonly now?: () => number;
 }
 
 // An idle pooled connection is closed after this long; the API server closes
 // idle ones itself after its own, longer timeout.
 const IDLE_MS = 30_000;
+
+/** A second: under load, one read of the credentials per second instead of one per call. */
+export const REUSE_CREDENTIALS_MS = 1_000;
 
 /** The TLS material an agent was made with; when a file it came from changes, a new agent is made. */
 interface Tls {
@@ -158,20 +165,51 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
     return current.agent;
   };
 
-  // Per call, as the client's own authentication does: KubeConfig applies the
-  // credentials (a token file it re-reads each minute, exec or OIDC tokens it
-  // refreshes) and reads the TLS files, which tells us when they were rotated.
+  // KubeConfig decides the credentials (a token file it re-reads each minute,
+  // exec or OIDC tokens it refreshes) and reads the TLS files, which tells us
+  // when they were rotated. It reads those files from disk on every call,
+  // though: three synchronous file reads per API call, on the event loop that
+  // serves the events. What it applied is reused for `reuseCredentialsMs`,
+  // far inside any token's life, then asked for again.
+  interface Applied {
+    readonly headers: readonly (readonly [string, string])[];
+    readonly tls: Tls;
+    readonly proxy: HttpAgent | undefined;
+  }
+  const reuseMs = options.reuseCredentialsMs ?? REUSE_CREDENTIALS_MS;
+  const clock = options.now ?? (() => performance.now());
+  const apply = async (): Promise<Applied> => {
+    const applied: RequestOptions = {};
+    await kc.applyToHTTPSOptions(applied);
+    const headers: [string, string][] = [];
+    for (const [name, value] of Object.entries(applied.headers ?? {})) {
+      if (value !== undefined) headers.push([name, Array.isArray(value) ? value.join(", ") : String(value)]);
+    }
+    if (typeof applied.auth === "string") headers.push(["Authorization", `Basic ${Buffer.from(applied.auth).toString("base64")}`]);
+    const proxy = cluster.proxyUrl !== undefined && applied.agent instanceof PlainAgent ? applied.agent : undefined;
+    return { headers, tls: tlsOf(applied), proxy };
+  };
+  let cached: { readonly at: number; readonly applied: Promise<Applied> } | undefined;
+  const credentials = (): Promise<Applied> => {
+    const at = clock();
+    if (cached === undefined || at - cached.at >= reuseMs) {
+      const applied = apply();
+      const entry = { at, applied };
+      cached = entry;
+      // A failure is not reused: the next call asks again.
+      applied.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+    }
+    return cached.applied;
+  };
   const auth: SecurityAuthentication = {
     getName: () => "member-greeter pooled kubeconfig authentication",
     async applySecurityAuthentication(context: RequestContext) {
-      const applied: RequestOptions = {};
-      await kc.applyToHTTPSOptions(applied);
-      for (const [name, value] of Object.entries(applied.headers ?? {})) {
-        if (value !== undefined) context.setHeaderParam(name, Array.isArray(value) ? value.join(", ") : String(value));
-      }
-      if (typeof applied.auth === "string") context.setHeaderParam("Authorization", `Basic ${Buffer.from(applied.auth).toString("base64")}`);
-      if (cluster.proxyUrl !== undefined && applied.agent instanceof PlainAgent) proxyAgent = applied.agent;
-      else agentFor(tlsOf(applied));
+      const { headers, tls, proxy } = await credentials();
+      for (const [name, value] of headers) context.setHeaderParam(name, value);
+      if (proxy !== undefined) proxyAgent = proxy;
+      else agentFor(tls);
     },
   };
 
