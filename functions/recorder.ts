@@ -123,7 +123,23 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
   // When the last claim was made, and who waits for the claims to stop (settle wakes them at once).
   let lastClaim = Number.NEGATIVE_INFINITY;
   let flushing = false;
-  const waitingForQuiet = new Set<() => void>();
+  const writableAt = (queuedAt: number): number => (flushing ? Number.NEGATIVE_INFINITY : Math.min(lastClaim + quietMs, queuedAt + maxDelayMs));
+  // Owed Events waiting for the claims to pause, oldest first, and the one
+  // timer that wakes them: in a burst hundreds wait, and a timer each would
+  // fire and re-arm every quietMs on the event loop that serves the claims.
+  const waitingForQuiet: { readonly queuedAt: number; readonly go: () => void }[] = [];
+  let quietTimer: ReturnType<typeof setTimeout> | undefined;
+  const wakeQuiet = (): void => {
+    quietTimer = undefined;
+    const at = performance.now();
+    // Oldest first, so those past their longest wait are a prefix; once the claims pause, all go.
+    for (let first = waitingForQuiet[0]; first !== undefined && at >= writableAt(first.queuedAt); first = waitingForQuiet[0]) {
+      waitingForQuiet.shift();
+      first.go();
+    }
+    const next = waitingForQuiet[0];
+    if (next !== undefined) quietTimer = setTimeout(wakeQuiet, writableAt(next.queuedAt) - at);
+  };
   /**
    * Claims first. Each owed Event is two writes (the Event, the cleared mark)
    * the API server makes between two claims, and the cleared mark comes back
@@ -132,23 +148,11 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
    * stop made the burst greeted ~15 % sooner, and kubectl's creates too
    * (docs/benchmarks.md).
    */
-  const writableAt = (queuedAt: number): number => (flushing ? Number.NEGATIVE_INFINITY : Math.min(lastClaim + quietMs, queuedAt + maxDelayMs));
-  const untilQuiet = async (queuedAt: number): Promise<void> => {
-    for (;;) {
-      const at = performance.now();
-      const until = writableAt(queuedAt);
-      if (at >= until) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(wake, until - at);
-        function wake(): void {
-          clearTimeout(timer);
-          waitingForQuiet.delete(wake);
-          resolve();
-        }
-        waitingForQuiet.add(wake);
-      });
-    }
-  };
+  const untilQuiet = (queuedAt: number): Promise<void> =>
+    new Promise<void>((go) => {
+      waitingForQuiet.push({ queuedAt, go });
+      if (quietTimer === undefined) quietTimer = setTimeout(wakeQuiet, writableAt(queuedAt) - performance.now());
+    });
   const remember = options.remember ?? 4096;
   // Owed Events being written, and the last ones written with their mark cleared (oldest first).
   const writingNames = new Set<string>();
@@ -265,7 +269,8 @@ export function createRecorder(options: RecorderOptions): EventRecorder {
     async settle() {
       // Shutting down: what waits for a quiet moment is written now.
       flushing = true;
-      for (const wake of [...waitingForQuiet]) wake();
+      if (quietTimer !== undefined) clearTimeout(quietTimer);
+      wakeQuiet();
       while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
