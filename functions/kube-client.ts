@@ -1,7 +1,8 @@
 // The function's Kubernetes I/O: read and list Members, write a Member's status
 // and finalizers under a resourceVersion precondition, create Events. This is
 // the only module that loads @kubernetes/client-node, and it is itself imported
-// on first use (see wiring.ts), never at start-up. Every failure leaves here as
+// only where a cluster is configured, in the background (see wiring.ts), never
+// on the start-up path. Every failure leaves here as
 // a KubeError that says what it means; every call is aborted at its deadline.
 import {
   ApiException,

@@ -1,7 +1,10 @@
 // Wires the function together from its configuration: logger, metrics, cluster
 // access, handler and HTTP app. No I/O happens here beyond looking for cluster
-// credentials and loading prom-client (where metrics are on); the Kubernetes
-// client is loaded on first use.
+// credentials and loading prom-client (where metrics are on). Where a cluster
+// is configured, the Kubernetes client starts loading at once, in the
+// background, instead of on the first event: that event would otherwise wait
+// for it (a 414 KiB chunk, the kubeconfig), and in a burst every later event
+// waits behind that one.
 import { randomUUID } from "node:crypto";
 import type express from "express";
 import { createConverge } from "./claim.ts";
@@ -61,6 +64,12 @@ export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<Wi
       });
       return pending;
     };
+    // Nothing waits on this: a failure is reported by the first event that needs the client, which tries again.
+    const loading = performance.now();
+    connected().then(
+      () => logger.debug("Kubernetes client ready", { ms: Math.round(performance.now() - loading) }),
+      () => undefined,
+    );
     const api = async (span?: Span): Promise<KubeApi> => {
       const kube = await connected();
       return span === undefined ? kube : kube.traced(span);

@@ -1,7 +1,8 @@
 // Bundles the function into dist/function/: one entry file and a few chunks,
 // dependencies included, so the image needs no node_modules and a cold start
 // resolves and reads a handful of files instead of ~140 packages. The
-// Kubernetes client stays in a chunk of its own, loaded on first use only.
+// Kubernetes client stays in a chunk of its own, loaded only where a cluster is
+// configured, off the start-up path.
 import { build, type Plugin } from "esbuild";
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";

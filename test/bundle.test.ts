@@ -7,6 +7,8 @@
 // records greetings over a bounded pool of kept-alive connections.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -96,6 +98,34 @@ describe("the bundled Kubernetes client", () => {
     assert.equal(Untyped.stringify(body, "application/merge-patch+json"), Real.stringify(body, "application/merge-patch+json"));
     assert.deepEqual(Untyped.parse('{"kind":"Member"}', "application/json"), Real.parse('{"kind":"Member"}', "application/json"));
     assert.throws(() => Untyped.serialize({}, "V1DeleteOptions", ""), /carries no model types/);
+  });
+});
+
+describe("the bundled function loads its Kubernetes client at start-up, not on the first event", () => {
+  it("is ready before any event, so that the first one does not wait for it (checked by taking the kubeconfig away)", async () => {
+    const api = await startFakeApiServer();
+    const dir = await mkdtemp(join(tmpdir(), "greeter-preload-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    await copyFile(api.kubeconfig, kubeconfig);
+    const greeter = await startServer(
+      { key: "greeter", label: "member-greeter", args: [greeterEntry(ROOT)], env: { KUBECONFIG: kubeconfig, RECORD_GREETINGS: "auto", LOG_LEVEL: "debug" } },
+      { cwd: ROOT, marker: '"msg":"Kubernetes client ready"' },
+    );
+    try {
+      for (let i = 0; i < 750 && greeter.marked() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(greeter.marked(), 1, `no "Kubernetes client ready" line without any event: ${greeter.tail()}`);
+      // Loaded on first use, the client would read the kubeconfig now, and fail.
+      await rm(dir, { recursive: true });
+      api.members.set("default/early", memberObject("early", "blue"));
+      const { headers, body } = binaryEvent("dev.knative.apiserver.resource.add", memberObject("early", "blue"));
+      const reply = await post(greeter.url, headers, body);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers.get("ce-type"), "com.apimeister.helloworld.greeting");
+    } finally {
+      await stopServer(greeter);
+      await api.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
