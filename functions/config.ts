@@ -27,6 +27,12 @@ export interface Config {
   readonly watchNamespace: string | undefined;
   /** "on": count, and serve GET /metrics; "off": count nothing, and /metrics is not a route. */
   readonly metrics: "on" | "off";
+  /**
+   * "always": every greeting is answered with its reply event; "when-asked":
+   * only where the sender says `Prefer: reply` (Knative's Broker and Channel
+   * dispatchers), otherwise 202 with an empty body.
+   */
+  readonly replies: "always" | "when-asked";
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -62,6 +68,10 @@ export function loadConfig(env: Env): Config {
   if (metrics !== "on" && metrics !== "off") {
     throw new ConfigError(`METRICS must be on or off, got ${JSON.stringify(env["METRICS"])}`);
   }
+  const replies = (env["REPLIES"] ?? "always").toLowerCase();
+  if (replies !== "always" && replies !== "when-asked") {
+    throw new ConfigError(`REPLIES must be always or when-asked, got ${JSON.stringify(env["REPLIES"])}`);
+  }
   const watchNamespace = env["WATCH_NAMESPACE"] === "" ? undefined : env["WATCH_NAMESPACE"];
   if (watchNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(watchNamespace)) {
     throw new ConfigError(`WATCH_NAMESPACE must be a namespace name, got ${JSON.stringify(watchNamespace)}`);
@@ -87,5 +97,6 @@ export function loadConfig(env: Env): Config {
     farewells,
     watchNamespace,
     metrics,
+    replies,
   };
 }

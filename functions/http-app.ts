@@ -7,6 +7,7 @@ import type { Handler } from "./handler.ts";
 import type { Logger } from "./logger.ts";
 import { eventTypeLabel, noMetrics, type Metrics } from "./metrics.ts";
 import type { Scrape } from "./prometheus.ts";
+import { prefersReply } from "./prefer-reply.ts";
 import { readBody } from "./read-body.ts";
 import { scopeFor, type RequestScope } from "./request-scope.ts";
 import type { TraceCarriers } from "./trace-context.ts";
@@ -20,6 +21,8 @@ export interface AppOptions {
   readonly metrics?: Metrics;
   /** Serves GET /metrics; undefined: no such route (metrics off). */
   readonly scrape?: (() => Promise<Scrape>) | undefined;
+  /** REPLIES: "when-asked" answers a greeting with its reply event only where the request says `Prefer: reply`. */
+  readonly replies?: "always" | "when-asked";
 }
 
 /** Where a request's trace context may be: the W3C headers, and the event's distributed-tracing extension. */
@@ -53,6 +56,7 @@ function methodNotAllowed(allow: string) {
 
 export function createApp(options: AppOptions): express.Express {
   const { handle, logger, maxBodyBytes, isReady, scrape } = options;
+  const replyAlways = (options.replies ?? "always") === "always";
   const metrics = options.metrics ?? noMetrics;
   // The scope of each traced event request, for its error line (which the error handler writes).
   const scopes = new WeakMap<Request, RequestScope>();
@@ -78,6 +82,14 @@ export function createApp(options: AppOptions): express.Express {
       if (outcome.kind === "ignored") {
         // Empty 2xx: never a body that is not a CloudEvent (a Broker would count it as a failure).
         res.writeHead(204);
+        res.end();
+      } else if (!replyAlways && !prefersReply(req.headers["prefer"])) {
+        // Greeted, and nobody to hand a reply to (an ApiServerSource sending
+        // straight here discards it). An empty body also keeps the sender's
+        // connection: Go's HTTP client, which Knative's adapters use, closes
+        // a connection whose answer's body it did not read, so every reply
+        // event cost it a new connection for the next event.
+        res.writeHead(202);
         res.end();
       } else {
         const reply = encodeBinary(outcome.reply);

@@ -107,7 +107,15 @@ export async function wireGreeter(config: Config, deps: GreeterDeps): Promise<Wi
     timeoutMs: config.eventTimeoutMs,
     metrics,
   });
-  const app = createApp({ handle, logger, maxBodyBytes: config.maxBodyBytes, isReady: () => ready, metrics, scrape: prometheus?.scrape });
+  const app = createApp({
+    handle,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    isReady: () => ready,
+    metrics,
+    scrape: prometheus?.scrape,
+    replies: config.replies,
+  });
   return {
     app,
     setReady: (value) => {

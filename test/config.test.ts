@@ -18,6 +18,7 @@ describe("configuration from the environment", () => {
     farewells: "event",
     watchNamespace: undefined,
     metrics: "on",
+    replies: "always",
   };
 
   it("has defaults that serve on 8080, 2 s per API call, 5 s per event, farewells by event", () => {
@@ -43,6 +44,7 @@ describe("configuration from the environment", () => {
       FAREWELLS: "Finalizer",
       WATCH_NAMESPACE: "team-ns",
       METRICS: "Off",
+      REPLIES: "When-Asked",
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -58,7 +60,19 @@ describe("configuration from the environment", () => {
       farewells: "finalizer",
       watchNamespace: "team-ns",
       metrics: "off",
+      replies: "when-asked",
     });
+  });
+
+  it("reads REPLIES as always or when-asked, in any case, and nothing else", () => {
+    assert.equal(loadConfig({ REPLIES: "always" }).replies, "always");
+    assert.equal(loadConfig({ REPLIES: "WHEN-ASKED" }).replies, "when-asked");
+    for (const value of ["", "never", "when asked"]) {
+      assert.throws(
+        () => loadConfig({ REPLIES: value }),
+        (e: unknown) => e instanceof ConfigError && e.message === `REPLIES must be always or when-asked, got ${JSON.stringify(value)}`,
+      );
+    }
   });
 
   it("reads METRICS as on or off, in any case, and nothing else", () => {

@@ -191,3 +191,37 @@ describe("other routes", () => {
     assert.match(await missing.text(), /no route for POST \/nope/);
   });
 });
+
+describe("REPLIES=when-asked: the reply event only for senders that say Prefer: reply", () => {
+  let asked: TestGreeter;
+  before(async () => {
+    asked = await startGreeter({ REPLIES: "when-asked" });
+  });
+  after(async () => {
+    await asked.stop();
+  });
+
+  it("a greeting without Prefer: reply → 202, no body, the greeting logged as ever", async () => {
+    const { headers, body } = binaryEvent(`${R}add`, memberObject("quiet", "blue"));
+    const reply = await post(asked.url, headers, body);
+    assert.equal(reply.status, 202);
+    assert.equal(reply.text, "");
+    assert.equal(reply.headers.get("ce-type"), null);
+    assert.ok(asked.logs().some((l) => l.level === "info" && l.msg === "welcome quiet to the team blue"));
+  });
+
+  it("with Prefer: reply (a Broker's Trigger) → 200 and the reply event", async () => {
+    const { headers, body } = binaryEvent(`${R}add`, memberObject("asked", "blue"));
+    const reply = await post(asked.url, { ...headers, prefer: "reply" }, body);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.get("ce-type"), GREETING_TYPE);
+    assert.equal(greetingOf(reply.text), "welcome asked to the team blue");
+  });
+
+  it("nothing to greet → 204 either way; bad input → 4xx either way", async () => {
+    const { headers, body } = binaryEvent(`${R}update`, memberObject("same", "blue", "blue"));
+    assert.equal((await post(asked.url, { ...headers, prefer: "reply" }, body)).status, 204);
+    assert.equal((await post(asked.url, headers, body)).status, 204);
+    assert.equal((await post(asked.url, { ...headers, "ce-specversion": "0.3" }, body)).status, 400);
+  });
+});

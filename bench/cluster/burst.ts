@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Cluster } from "../../test/e2e/cluster.ts";
+import { dig, find, isMap } from "../../test/support/kube.ts";
 import { parseExposition, seriesKey, seriesOf } from "../../test/support/prometheus-text.ts";
 import { startAdapter, startGreeter } from "../../test/e2e/workloads.ts";
 import { BATCH_LABEL, field, NAMESPACE, type AdminApi } from "./admin-api.ts";
@@ -43,6 +44,14 @@ function describeCosts(text: string): string {
     mean(call, { verb: "get", resource: "members" }, "reads"),
   ].join("; ");
 }
+/** REPLIES as config/ deploys the function (its Knative Service's env), so that the adapter is answered as in a cluster. */
+function deployedReplies(cluster: Cluster): string {
+  const env = dig(find(cluster.rendered, "Service", "member-greeter", "serving.knative.dev"), "spec", "template", "spec", "containers", 0, "env");
+  const entry = Array.isArray(env) ? env.find((e) => isMap(e) && e["name"] === "REPLIES") : undefined;
+  const value = isMap(entry) ? entry["value"] : undefined;
+  if (typeof value !== "string") throw new Error("config/'s Knative Service sets no REPLIES");
+  return value;
+}
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runBurst(cluster: Cluster, api: AdminApi, round: string, count: number, say: (line: string) => void): Promise<BurstSample> {
@@ -58,7 +67,12 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
   }));
   await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items }));
 
-  const greeter = await startGreeter(cp, `greeter-${batch}`, { KUBECONFIG: cluster.greeterKubeconfig, LOG_LEVEL: "info", RECORD_GREETINGS: "auto" });
+  const greeter = await startGreeter(cp, `greeter-${batch}`, {
+    KUBECONFIG: cluster.greeterKubeconfig,
+    LOG_LEVEL: "info",
+    RECORD_GREETINGS: "auto",
+    REPLIES: deployedReplies(cluster),
+  });
   let adapter: Awaited<ReturnType<typeof startAdapter>> | undefined;
   let watch: ReturnType<AdminApi["watchMembers"]> | undefined;
   try {
