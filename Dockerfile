@@ -24,10 +24,11 @@ COPY functions ./functions
 RUN npm run build
 
 # Pre-warm Node's compile cache for the start-up path and for the chunks loaded
-# on first use: start the bundle, wait until it answers /healthz, then send it
+# off it: start the bundle, wait until it answers /healthz, then send it
 # one Member add event and one GET /metrics, and stop it with SIGTERM; its
-# handler exits 0 and Node writes the cache at exit. The add event loads the
-# Kubernetes client chunk without a cluster: the kubeconfig names an API server
+# handler exits 0 and Node writes the cache at exit. The add event runs the
+# Kubernetes client chunk (loaded in the background at start-up, since a
+# kubeconfig is given) without a cluster: the kubeconfig names an API server
 # on a port where nothing listens, so the claim fails at once, and the answer
 # must be that 503 (anything else means the chunk was not reached). GET
 # /metrics loads the process-metrics chunk. Node only uses an entry written by the same
