@@ -42,8 +42,8 @@ export function startDeadline(ms: number, parent?: AbortSignal): Deadline {
 }
 
 /** Runs `work` under a deadline of its own, ended when the work settles. */
-export async function withDeadline<T>(ms: number, work: (signal: AbortSignal) => Promise<T>, parent?: AbortSignal): Promise<T> {
-  const deadline = startDeadline(ms, parent);
+export async function withDeadline<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = startDeadline(ms);
   try {
     return await work(deadline.signal);
   } finally {

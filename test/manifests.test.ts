@@ -29,6 +29,7 @@ import {
 } from "./support/checks.ts";
 import {
   clone,
+  containerEnvValue,
   configDir,
   dig,
   find,
@@ -543,11 +544,12 @@ describe("the greeter's Knative Service", () => {
   for (const variant of variants) {
     it(`${variant.name}: GREETING_SOURCE names the greeter's Service in its namespace`, () => {
       const service = find(variant.objects, "Service", GREETER, "serving.knative.dev");
-      const env = dig(service, "spec", "template", "spec", "containers", 0, "env");
-      const entry = Array.isArray(env) ? env.find((e) => dig(e, "name") === "GREETING_SOURCE") : undefined;
-      assert.equal(dig(entry, "value"), `/apis/serving.knative.dev/v1/namespaces/${String(namespaceOf(service))}/services/${GREETER}`);
+      assert.equal(
+        containerEnvValue(service, "GREETING_SOURCE"),
+        `/apis/serving.knative.dev/v1/namespaces/${String(namespaceOf(service))}/services/${GREETER}`,
+      );
       // config/README.md's own-overlay recipe patches it by index.
-      assert.equal(dig(env, 1, "name"), "GREETING_SOURCE");
+      assert.equal(dig(service, "spec", "template", "spec", "containers", 0, "env", 1, "name"), "GREETING_SOURCE");
     });
   }
 

@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Cluster } from "../../test/e2e/cluster.ts";
-import { dig, find, isMap } from "../../test/support/kube.ts";
+import { containerEnvValue, find } from "../../test/support/kube.ts";
 import { parseExposition, seriesKey, seriesOf } from "../../test/support/prometheus-text.ts";
 import { startAdapter, startGreeter } from "../../test/e2e/workloads.ts";
 import { BATCH_LABEL, field, NAMESPACE, type AdminApi } from "./admin-api.ts";
@@ -46,9 +46,7 @@ function describeCosts(text: string): string {
 }
 /** REPLIES as config/ deploys the function (its Knative Service's env), so that the adapter is answered as in a cluster. */
 function deployedReplies(cluster: Cluster): string {
-  const env = dig(find(cluster.rendered, "Service", "member-greeter", "serving.knative.dev"), "spec", "template", "spec", "containers", 0, "env");
-  const entry = Array.isArray(env) ? env.find((e) => isMap(e) && e["name"] === "REPLIES") : undefined;
-  const value = isMap(entry) ? entry["value"] : undefined;
+  const value = containerEnvValue(find(cluster.rendered, "Service", "member-greeter", "serving.knative.dev"), "REPLIES");
   if (typeof value !== "string") throw new Error("config/'s Knative Service sets no REPLIES");
   return value;
 }

@@ -122,3 +122,10 @@ export function find(objects: readonly KubeObject[], kind: string, name: string,
   }
   return only;
 }
+
+/** The value the first container of a workload (a Knative Service's template) sets for `name`; undefined when it sets none. */
+export function containerEnvValue(workload: KubeObject, name: string): unknown {
+  const env = dig(workload, "spec", "template", "spec", "containers", 0, "env");
+  const entry = Array.isArray(env) ? env.find((e) => dig(e, "name") === name) : undefined;
+  return dig(entry, "value");
+}
