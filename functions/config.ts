@@ -51,27 +51,24 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+/** One of `choices`, in any case; unset is `fallback` (an empty value is refused, not unset). */
+function oneOf<const T extends string>(env: Env, name: string, choices: readonly [T, T], fallback: T): T {
+  const raw = env[name];
+  const value = (raw ?? fallback).toLowerCase();
+  const chosen = choices.find((choice) => choice === value);
+  if (chosen === undefined) throw new ConfigError(`${name} must be ${choices.join(" or ")}, got ${JSON.stringify(raw)}`);
+  return chosen;
+}
+
 export function loadConfig(env: Env): Config {
   const logLevel = (env["LOG_LEVEL"] ?? "info").toLowerCase();
   if (!isLevel(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error, silent, got ${JSON.stringify(env["LOG_LEVEL"])}`);
   }
-  const record = (env["RECORD_GREETINGS"] ?? "auto").toLowerCase();
-  if (record !== "auto" && record !== "off") {
-    throw new ConfigError(`RECORD_GREETINGS must be auto or off, got ${JSON.stringify(env["RECORD_GREETINGS"])}`);
-  }
-  const farewells = (env["FAREWELLS"] ?? "event").toLowerCase();
-  if (farewells !== "event" && farewells !== "finalizer") {
-    throw new ConfigError(`FAREWELLS must be event or finalizer, got ${JSON.stringify(env["FAREWELLS"])}`);
-  }
-  const metrics = (env["METRICS"] ?? "on").toLowerCase();
-  if (metrics !== "on" && metrics !== "off") {
-    throw new ConfigError(`METRICS must be on or off, got ${JSON.stringify(env["METRICS"])}`);
-  }
-  const replies = (env["REPLIES"] ?? "always").toLowerCase();
-  if (replies !== "always" && replies !== "when-asked") {
-    throw new ConfigError(`REPLIES must be always or when-asked, got ${JSON.stringify(env["REPLIES"])}`);
-  }
+  const record = oneOf(env, "RECORD_GREETINGS", ["auto", "off"], "auto");
+  const farewells = oneOf(env, "FAREWELLS", ["event", "finalizer"], "event");
+  const metrics = oneOf(env, "METRICS", ["on", "off"], "on");
+  const replies = oneOf(env, "REPLIES", ["always", "when-asked"], "always");
   const watchNamespace = env["WATCH_NAMESPACE"] === "" ? undefined : env["WATCH_NAMESPACE"];
   if (watchNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(watchNamespace)) {
     throw new ConfigError(`WATCH_NAMESPACE must be a namespace name, got ${JSON.stringify(watchNamespace)}`);
