@@ -4,17 +4,14 @@
 // only where a cluster is configured, in the background (see wiring.ts), never
 // on the start-up path. Every failure leaves here as
 // a KubeError that says what it means; every call is aborted at its deadline.
-import {
-  ApiException,
-  CustomObjectsApi,
-  KubeConfig,
-  Observable,
-  PatchStrategy,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type RequestContext,
-  type ResponseContext,
-} from "@kubernetes/client-node";
+import { ApiException, KubeConfig, PatchStrategy, type HttpInfo, type RequestContext } from "@kubernetes/client-node";
+// The generated request factory and response processor: the part of the client
+// that knows the API (paths, query parameters, serialization, authentication,
+// status codes). The package's API classes wrap them in three more layers (an
+// object-parameter API, a promise API, an observable API) that merge
+// per-call options and build an Observable middleware chain for every call;
+// each call here goes from the factory straight to the pool and back.
+import { CustomObjectsApiRequestFactory, CustomObjectsApiResponseProcessor } from "@kubernetes/client-node/dist/gen/apis/CustomObjectsApi.js";
 import { hostname } from "node:os";
 import type { ClusterAccess } from "./cluster-access.ts";
 import { startDeadline } from "./deadline.ts";
@@ -129,24 +126,6 @@ export function namespaceOf(kc: KubeConfig): string | undefined {
   return kc.getContextObject(kc.getCurrentContext())?.namespace;
 }
 
-// The generated client takes per-call middleware; this one hands the request
-// an AbortSignal, so that a deadline really cancels the HTTP request, and the
-// trace context of the span that caused the call (W3C headers).
-function withSignal(signal: AbortSignal, span: Span | undefined, options?: ConfigurationOptions): ConfigurationOptions {
-  const middleware = {
-    pre: (request: RequestContext) => {
-      request.setSignal(signal);
-      if (span !== undefined) {
-        request.setHeaderParam("traceparent", span.traceparent);
-        if (span.tracestate !== undefined) request.setHeaderParam("tracestate", span.tracestate);
-      }
-      return new Observable(Promise.resolve(request));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { ...options, middleware: [...(options?.middleware ?? []), middleware], middlewareMergeStrategy: "append" };
-}
-
 /** The API as connected: calls as children of no span, and `traced` for those of one. */
 export interface ConnectedApi extends KubeApi {
   readonly namespace: string | undefined;
@@ -171,32 +150,36 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
   const metrics = options.metrics ?? noMetrics;
   const kc = loadKubeConfig(access);
   const transport = createTransport(kc, { maxConnections: options.maxConnections, userAgent: `${COMPONENT} (@kubernetes/client-node)` });
-  const custom = new CustomObjectsApi(transport.configuration);
-  const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+  const requests = new CustomObjectsApiRequestFactory(transport.configuration);
+  const responses = new CustomObjectsApiResponseProcessor();
   const instance = hostname();
-  const member = (ref: MemberRef) => ({
-    group: MEMBER_GROUP,
-    version: MEMBER_VERSION,
-    plural: MEMBER_PLURAL,
-    namespace: ref.namespace,
-    name: ref.name,
-  });
 
   /**
    * One API call, aborted at its own deadline or when the caller's signal
    * fires, whichever is first; counted, with its duration, by what it meant.
+   * The request carries the trace context of the span that caused it (W3C
+   * headers); `contentType` overrides the factory's choice (a merge patch,
+   * where the generated code would send a JSON patch).
    */
-  const call = async <T>(
-    kind: { readonly verb: KubeVerb; readonly resource: KubeResource; readonly span: Span | undefined },
+  const call = async (
+    kind: { readonly verb: KubeVerb; readonly resource: KubeResource; readonly span: Span | undefined; readonly contentType?: string },
     what: string,
     signal: AbortSignal | undefined,
-    run: (options: ConfigurationOptions) => Promise<T>,
-    base?: ConfigurationOptions,
-  ): Promise<T> => {
+    request: () => Promise<RequestContext>,
+    response: (answer: Awaited<ReturnType<typeof transport.send>>) => Promise<HttpInfo<unknown>>,
+  ): Promise<unknown> => {
     const deadline = startDeadline(timeoutMs, signal);
     const started = performance.now();
     try {
-      const result = await run(withSignal(deadline.signal, kind.span, base));
+      const context = await request();
+      context.setSignal(deadline.signal);
+      if (kind.contentType !== undefined) context.setHeaderParam("Content-Type", kind.contentType);
+      const { span } = kind;
+      if (span !== undefined) {
+        context.setHeaderParam("traceparent", span.traceparent);
+        if (span.tracestate !== undefined) context.setHeaderParam("tracestate", span.tracestate);
+      }
+      const result = (await response(await transport.send(context))).data;
       metrics.kubeCall(kind.verb, kind.resource, "ok", (performance.now() - started) / 1000);
       return result;
     } catch (err) {
@@ -219,7 +202,14 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     async getMember(ref, signal) {
       const what = `get member ${ref.namespace}/${ref.name}`;
       try {
-        return asObject(await call({ verb: "get", resource: "members", span }, what, signal, (o) => custom.getNamespacedCustomObject(member(ref), o)), what);
+        const answer = await call(
+          { verb: "get", resource: "members", span },
+          what,
+          signal,
+          () => requests.getNamespacedCustomObject(MEMBER_GROUP, MEMBER_VERSION, ref.namespace, MEMBER_PLURAL, ref.name),
+          (r) => responses.getNamespacedCustomObjectWithHttpInfo(r),
+        );
+        return asObject(answer, what);
       } catch (err) {
         if (err instanceof KubeError && err.kind === "not-found") return undefined;
         throw err;
@@ -229,18 +219,24 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     async listMembers(namespace, page, signal) {
       const what = `list members in ${namespace}`;
       const list = asObject(
-        await call({ verb: "list", resource: "members", span }, what, signal, (o) =>
-          custom.listNamespacedCustomObject(
-            {
-              group: MEMBER_GROUP,
-              version: MEMBER_VERSION,
-              plural: MEMBER_PLURAL,
+        await call(
+          { verb: "list", resource: "members", span },
+          what,
+          signal,
+          () =>
+            requests.listNamespacedCustomObject(
+              MEMBER_GROUP,
+              MEMBER_VERSION,
               namespace,
-              limit: page.limit,
-              ...(page.continue === undefined ? {} : { _continue: page.continue }),
-            },
-            o,
-          ),
+              MEMBER_PLURAL,
+              undefined,
+              undefined,
+              page.continue,
+              undefined,
+              undefined,
+              page.limit,
+            ),
+          (r) => responses.listNamespacedCustomObjectWithHttpInfo(r),
         ),
         what,
       );
@@ -256,11 +252,11 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
       const body = { metadata: { resourceVersion }, status };
       return asObject(
         await call(
-          { verb: "patch", resource: "members/status", span },
+          { verb: "patch", resource: "members/status", span, contentType: PatchStrategy.MergePatch },
           what,
           signal,
-          (o) => custom.patchNamespacedCustomObjectStatus({ ...member(ref), body, fieldManager: COMPONENT }, o),
-          mergePatch,
+          () => requests.patchNamespacedCustomObjectStatus(MEMBER_GROUP, MEMBER_VERSION, ref.namespace, MEMBER_PLURAL, ref.name, body, undefined, COMPONENT),
+          (r) => responses.patchNamespacedCustomObjectStatusWithHttpInfo(r),
         ),
         what,
       );
@@ -271,11 +267,11 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
       const body = { metadata: { resourceVersion, finalizers } };
       return asObject(
         await call(
-          { verb: "patch", resource: "members", span },
+          { verb: "patch", resource: "members", span, contentType: PatchStrategy.MergePatch },
           what,
           signal,
-          (o) => custom.patchNamespacedCustomObject({ ...member(ref), body, fieldManager: COMPONENT }, o),
-          mergePatch,
+          () => requests.patchNamespacedCustomObject(MEMBER_GROUP, MEMBER_VERSION, ref.namespace, MEMBER_PLURAL, ref.name, body, undefined, COMPONENT),
+          (r) => responses.patchNamespacedCustomObjectWithHttpInfo(r),
         ),
         what,
       );
@@ -284,8 +280,12 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     async createEvent(event, signal) {
       const body = eventObject(event, instance);
       try {
-        await call({ verb: "create", resource: "events", span }, `create event for member ${event.member.namespace}/${event.member.name}`, signal, (o) =>
-          custom.createNamespacedCustomObject({ ...EVENTS, namespace: event.member.namespace, body }, o),
+        await call(
+          { verb: "create", resource: "events", span },
+          `create event for member ${event.member.namespace}/${event.member.name}`,
+          signal,
+          () => requests.createNamespacedCustomObject(EVENTS.group, EVENTS.version, event.member.namespace, EVENTS.plural, body),
+          (r) => responses.createNamespacedCustomObjectWithHttpInfo(r),
         );
       } catch (err) {
         // AlreadyExists: an earlier attempt of this very Event reached the server.

@@ -39,6 +39,8 @@ export interface PoolStats {
 export interface Transport {
   /** The client configuration whose calls go through the pool, authenticated by `kc`. */
   readonly configuration: Configuration;
+  /** Sends a request the client's request factory built (and authenticated) through the pool. */
+  send(request: RequestContext): Promise<ResponseContext>;
   stats(): PoolStats;
   /** Closes every connection: for after the last call (shutdown, tests). */
   close(): void;
@@ -119,6 +121,15 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
   if (!secure && cluster.skipTLSVerify !== true) throw new Error(`${cluster.server}: plain http is used only with insecure-skip-tls-verify`);
   let opened = 0;
   const agents: HttpAgent[] = [];
+  // Where every request goes, parsed once: the factory hands each request over
+  // as a URL string, which node:http would otherwise parse again per call.
+  const base = new URL(cluster.server);
+  const target = { protocol: base.protocol, hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"), port: base.port };
+  const pathOf = (url: string): string => {
+    if (url.startsWith(base.origin)) return url.slice(base.origin.length) || "/";
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  };
 
   const makeAgent = (tls: Tls): HttpAgent => {
     const common = {
@@ -225,8 +236,7 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
       if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
       const signal = request.getSignal();
       const call = (secure ? httpsRequest : httpRequest)(
-        request.getUrl(),
-        { method: request.getHttpMethod(), headers, agent, ...(signal === undefined ? {} : { signal }) },
+        { ...target, path: pathOf(request.getUrl()), method: request.getHttpMethod(), headers, agent, ...(signal === undefined ? {} : { signal }) },
         (response) => {
           readAll(response).then(
             (data) => resolve(new ResponseContext(response.statusCode ?? 0, flatten(response.headers), new SelfDecodingBody(Promise.resolve(data)))),
@@ -246,6 +256,7 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
 
   return {
     configuration,
+    send,
     stats: () => {
       let open = 0;
       for (const agent of agents) {
