@@ -131,6 +131,8 @@ export interface ConnectedApi extends KubeApi {
   readonly namespace: string | undefined;
   /** The same API, each call sending `span`'s trace context. */
   traced(span: Span): KubeApi;
+  /** Opens the pool's first connection before the first call needs it (see kube-transport.ts); resolves with how long it took. */
+  preconnect(): Promise<number>;
   /** The connection pool's counts: every call shares it. */
   connections(): PoolStats;
   /** Closes the pool's connections, after the last call. */
@@ -299,6 +301,20 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     ...api(undefined),
     namespace: namespaceOf(kc),
     traced: (span) => api(span),
+    async preconnect() {
+      const deadline = startDeadline(timeoutMs);
+      const started = performance.now();
+      try {
+        await transport.preconnect(deadline.signal);
+        return performance.now() - started;
+      } catch (err) {
+        throw deadline.expired()
+          ? new KubeError("unavailable", `API server did not answer within ${timeoutMs} ms`, { cause: err })
+          : classify(err, "connect to the API server");
+      } finally {
+        deadline.end();
+      }
+    },
     connections: () => transport.stats(),
     close: () => transport.close(),
   };

@@ -7,6 +7,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { ApiException, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { microTime } from "../functions/event-object.ts";
 import { connect, type ConnectedApi } from "../functions/kube-client.ts";
+import { KubeError } from "../functions/kube-errors.ts";
 import { createTransport, REUSE_CREDENTIALS_MS } from "../functions/kube-transport.ts";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
 
@@ -54,6 +55,58 @@ describe("API calls share one keep-alive connection pool", () => {
     // The next burst opens nothing new.
     await Promise.all(Array.from({ length: 20 }, (_, i) => kube.getMember(ref(`m${i}`))));
     assert.equal(server.connections().accepted, MAX);
+  });
+
+  it("preconnect opens the pool's first connection (authenticated, GET /version), and the first call reuses it", async () => {
+    const fresh = await startFakeApiServer();
+    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
+    try {
+      fresh.members.set("default/first", member("first"));
+      const ms = await api.preconnect();
+      assert.ok(ms >= 0);
+      assert.deepEqual(
+        fresh.requests.map((r) => `${r.method} ${r.path}`),
+        ["GET /version"],
+      );
+      assert.deepEqual(fresh.connections(), { accepted: 1, open: 1 }, "the connection stays open for the first call");
+      assert.ok(await api.getMember(ref("first")));
+      assert.equal(fresh.connections().accepted, 1, "the first call went over the connection opened ahead of it");
+      assert.equal(api.connections().opened, 1);
+    } finally {
+      api.close();
+      await fresh.close();
+    }
+  });
+
+  it("preconnect fails as unavailable when nothing answers", async () => {
+    const gone = await startFakeApiServer();
+    const api = connect({ kind: "kubeconfig", path: gone.kubeconfig }, { timeoutMs: 2_000, maxConnections: MAX });
+    await gone.close();
+    try {
+      await assert.rejects(api.preconnect(), (err: unknown) => err instanceof KubeError && err.kind === "unavailable");
+    } finally {
+      api.close();
+    }
+  });
+
+  it("a server URL with a path (a proxy in front of the API server) keeps that path on every call", async () => {
+    const proxied = await startFakeApiServer({ pathPrefix: "/k8s/clusters/c-1" });
+    const api = connect({ kind: "kubeconfig", path: proxied.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
+    try {
+      proxied.members.set("default/behind", member("behind"));
+      assert.ok(await api.getMember(ref("behind")));
+      await api.patchMemberStatus(ref("behind"), "1", { pendingEvent: null });
+      assert.deepEqual(
+        proxied.requests.map((r) => `${r.method} ${r.path}${r.search}`),
+        [
+          "GET /apis/helloworld.apimeister.com/v1/namespaces/default/members/behind",
+          "PATCH /apis/helloworld.apimeister.com/v1/namespaces/default/members/behind/status?fieldManager=member-greeter",
+        ],
+      );
+    } finally {
+      api.close();
+      await proxied.close();
+    }
   });
 
   it("writes Events as events.k8s.io/v1 with a MicroTime", async () => {

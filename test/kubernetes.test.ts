@@ -20,6 +20,8 @@ let greeter: TestGreeter;
 before(async () => {
   api = await startFakeApiServer();
   greeter = await startGreeter({ KUBECONFIG: api.kubeconfig, KUBE_TIMEOUT_MS: "2000" });
+  // Its connection opened ahead of the first event (GET /version): the test's calls and failures come after.
+  await api.preconnected();
 });
 after(async () => {
   await greeter.stop();

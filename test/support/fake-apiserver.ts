@@ -1,6 +1,6 @@
 // A small local stand-in for the Kubernetes API server: just the calls the
 // greeter makes (get a Member, merge-patch its status, create an Event, core/v1
-// or events.k8s.io/v1), with switches to make it fail. test/kubernetes.test.ts uses it only for what a
+// or events.k8s.io/v1, GET /version), with switches to make it fail. test/kubernetes.test.ts uses it only for what a
 // real server cannot easily be made to do (a transient 503 on cue); API
 // behaviour itself is tested against a real kube-apiserver in test/e2e/.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -34,6 +34,12 @@ export interface FakeApiServer {
   connections(): { readonly accepted: number; readonly open: number };
   /** Hold every answer this long, so that calls overlap. */
   delayAnswers(ms: number): void;
+  /**
+   * Resolves once a client has opened its connection ahead of its first call
+   * (GET /version: kube-transport.ts's preconnect), and forgets that request,
+   * so that a test's own calls and injected failures start after it.
+   */
+  preconnected(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,12 @@ export interface FakeApiServerOptions {
    * store Members without caring about versions.
    */
   readonly checkResourceVersion?: boolean;
+  /**
+   * Serve the API under this path (as a proxy in front of the API server
+   * does, "/k8s/clusters/c-1"): the kubeconfig's server URL ends with it, and
+   * a request outside it is answered 404.
+   */
+  readonly pathPrefix?: string;
 }
 
 function mergePatch(target: unknown, patch: unknown): unknown {
@@ -85,7 +97,9 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     void (async () => {
       const body = await readAll(req);
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const { pathname: path, search } = new URL(req.url ?? "/", "http://x");
+      const { pathname: full, search } = new URL(req.url ?? "/", "http://x");
+      const prefix = options.pathPrefix ?? "";
+      const path = full.startsWith(prefix) ? full.slice(prefix.length) : `(outside ${prefix})${full}`;
       const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(",") : value);
       requests.push({
         method: req.method ?? "",
@@ -100,6 +114,10 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       if (failures.count > 0) {
         failures.count--;
         return status(res, failures.status, "Failure", `injected ${failures.status}`);
+      }
+      if (path === "/version" && req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ major: "1", minor: "34", gitVersion: "v1.34.0-fake" }));
       }
       const m = memberPath.exec(path);
       if (m) {
@@ -151,7 +169,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       apiVersion: "v1",
       kind: "Config",
       // Plain http is refused unless TLS verification is explicitly off (functions/kube-transport.ts).
-      clusters: [{ name: "fake", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+      clusters: [{ name: "fake", cluster: { server: `${url}${options.pathPrefix ?? ""}`, "insecure-skip-tls-verify": true } }],
       users: [{ name: "greeter", user: { token: "test-token" } }],
       contexts: [{ name: "fake", context: { cluster: "fake", user: "greeter", namespace: "default" } }],
       "current-context": "fake",
@@ -171,6 +189,15 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     },
     delayAnswers(ms) {
       delayMs = ms;
+    },
+    async preconnected(timeoutMs = 5_000) {
+      const until = Date.now() + timeoutMs;
+      const at = (): number => requests.findIndex((r) => r.method === "GET" && r.path === "/version");
+      while (at() === -1) {
+        if (Date.now() > until) throw new Error(`no GET /version within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      requests.splice(at(), 1);
     },
     async close() {
       server.closeAllConnections();
