@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { detectClusterAccess, SERVICE_ACCOUNT_TOKEN } from "../functions/cluster-access.ts";
-import { ConfigError, loadConfig } from "../functions/config.ts";
+import { ConfigError, loadConfig, type Config } from "../functions/config.ts";
 
 describe("configuration from the environment", () => {
   const defaults = {
@@ -64,39 +64,51 @@ describe("configuration from the environment", () => {
     });
   });
 
-  it("reads REPLIES as always or when-asked, in any case, and nothing else", () => {
-    assert.equal(loadConfig({ REPLIES: "always" }).replies, "always");
-    assert.equal(loadConfig({ REPLIES: "WHEN-ASKED" }).replies, "when-asked");
-    for (const value of ["", "never", "when asked"]) {
-      assert.throws(
-        () => loadConfig({ REPLIES: value }),
-        (e: unknown) => e instanceof ConfigError && e.message === `REPLIES must be always or when-asked, got ${JSON.stringify(value)}`,
-      );
-    }
-  });
-
-  it("reads METRICS as on or off, in any case, and nothing else", () => {
-    assert.equal(loadConfig({ METRICS: "on" }).metrics, "on");
-    assert.equal(loadConfig({ METRICS: "OFF" }).metrics, "off");
-    for (const value of ["", "true", "0"]) {
-      assert.throws(
-        () => loadConfig({ METRICS: value }),
-        (e: unknown) => e instanceof ConfigError && e.message === `METRICS must be on or off, got ${JSON.stringify(value)}`,
-      );
-    }
-  });
-
-  it("reads FAREWELLS as event or finalizer, in any case, and nothing else", () => {
-    assert.equal(loadConfig({ FAREWELLS: "event" }).farewells, "event");
-    assert.equal(loadConfig({ FAREWELLS: "EVENT" }).farewells, "event");
-    assert.equal(loadConfig({ FAREWELLS: "finalizer" }).farewells, "finalizer");
-    for (const value of ["", "always", "finalizers"]) {
-      assert.throws(
-        () => loadConfig({ FAREWELLS: value }),
-        (e: unknown) => e instanceof ConfigError && e.message === `FAREWELLS must be event or finalizer, got ${JSON.stringify(value)}`,
-      );
-    }
-  });
+  // The two-choice variables, all read by config.ts's oneOf(): what each accepts, in any case, and what it refuses.
+  const twoChoices = [
+    {
+      name: "REPLIES",
+      choices: "always or when-asked",
+      read: (c: Config) => c.replies,
+      accepted: [
+        ["always", "always"],
+        ["WHEN-ASKED", "when-asked"],
+      ],
+      refused: ["", "never", "when asked"],
+    },
+    {
+      name: "METRICS",
+      choices: "on or off",
+      read: (c: Config) => c.metrics,
+      accepted: [
+        ["on", "on"],
+        ["OFF", "off"],
+      ],
+      refused: ["", "true", "0"],
+    },
+    {
+      name: "FAREWELLS",
+      choices: "event or finalizer",
+      read: (c: Config) => c.farewells,
+      accepted: [
+        ["event", "event"],
+        ["EVENT", "event"],
+        ["finalizer", "finalizer"],
+      ],
+      refused: ["", "always", "finalizers"],
+    },
+  ] as const;
+  for (const { name, choices, read, accepted, refused } of twoChoices) {
+    it(`reads ${name} as ${choices}, in any case, and nothing else`, () => {
+      for (const [value, expected] of accepted) assert.equal(read(loadConfig({ [name]: value })), expected);
+      for (const value of refused) {
+        assert.throws(
+          () => loadConfig({ [name]: value }),
+          (e: unknown) => e instanceof ConfigError && e.message === `${name} must be ${choices}, got ${JSON.stringify(value)}`,
+        );
+      }
+    });
+  }
 
   it("wants EVENT_TIMEOUT_MS at least KUBE_TIMEOUT_MS: one event makes at least one API call", () => {
     assert.equal(loadConfig({ KUBE_TIMEOUT_MS: "3000", EVENT_TIMEOUT_MS: "3000" }).eventTimeoutMs, 3000);
