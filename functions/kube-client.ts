@@ -4,7 +4,7 @@
 // only where a cluster is configured, in the background (see wiring.ts), never
 // on the start-up path. Every failure leaves here as
 // a KubeError that says what it means; every call is aborted at its deadline.
-import { ApiException, KubeConfig, PatchStrategy, type HttpInfo, type RequestContext } from "@kubernetes/client-node";
+import { ApiException, KubeConfig, PatchStrategy, type HttpInfo, type RequestContext, type ResponseContext } from "@kubernetes/client-node";
 // The generated request factory and response processor: the part of the client
 // that knows the API (paths, query parameters, serialization, authentication,
 // status codes). The package's API classes wrap them in three more layers (an
@@ -157,41 +157,54 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
   const instance = hostname();
 
   /**
-   * One API call, aborted at its own deadline or when the caller's signal
-   * fires, whichever is first; counted, with its duration, by what it meant.
-   * The request carries the trace context of the span that caused it (W3C
-   * headers); `contentType` overrides the factory's choice (a merge patch,
-   * where the generated code would send a JSON patch).
+   * Runs `run` under a call's deadline, ended with it: aborted at `timeoutMs`
+   * or when the caller's signal fires, whichever is first; a failure leaves as
+   * the KubeError that says what it means.
+   */
+  const bounded = async <T>(what: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const deadline = startDeadline(timeoutMs, signal);
+    try {
+      return await run(deadline.signal);
+    } catch (err) {
+      throw deadline.expired()
+        ? new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err })
+        : classify(err, what);
+    } finally {
+      deadline.end();
+    }
+  };
+
+  /**
+   * One API call, under its deadline (`bounded`); counted, with its duration,
+   * by what it meant. The request carries the trace context of the span that
+   * caused it (W3C headers); `contentType` overrides the factory's choice (a
+   * merge patch, where the generated code would send a JSON patch).
    */
   const call = async (
     kind: { readonly verb: KubeVerb; readonly resource: KubeResource; readonly span: Span | undefined; readonly contentType?: string },
     what: string,
     signal: AbortSignal | undefined,
     request: () => Promise<RequestContext>,
-    response: (answer: Awaited<ReturnType<typeof transport.send>>) => Promise<HttpInfo<unknown>>,
+    response: (answer: ResponseContext) => Promise<HttpInfo<unknown>>,
   ): Promise<unknown> => {
-    const deadline = startDeadline(timeoutMs, signal);
     const started = performance.now();
     try {
-      const context = await request();
-      context.setSignal(deadline.signal);
-      if (kind.contentType !== undefined) context.setHeaderParam("Content-Type", kind.contentType);
-      const { span } = kind;
-      if (span !== undefined) {
-        context.setHeaderParam("traceparent", span.traceparent);
-        if (span.tracestate !== undefined) context.setHeaderParam("tracestate", span.tracestate);
-      }
-      const result = (await response(await transport.send(context))).data;
+      const result = await bounded(what, signal, async (deadline) => {
+        const context = await request();
+        context.setSignal(deadline);
+        if (kind.contentType !== undefined) context.setHeaderParam("Content-Type", kind.contentType);
+        const { span } = kind;
+        if (span !== undefined) {
+          context.setHeaderParam("traceparent", span.traceparent);
+          if (span.tracestate !== undefined) context.setHeaderParam("tracestate", span.tracestate);
+        }
+        return (await response(await transport.send(context))).data;
+      });
       metrics.kubeCall(kind.verb, kind.resource, "ok", (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      const failure = deadline.expired()
-        ? new KubeError("unavailable", `${what}: API server did not answer within ${timeoutMs} ms`, { cause: err })
-        : classify(err, what);
-      metrics.kubeCall(kind.verb, kind.resource, failure.kind, (performance.now() - started) / 1000);
-      throw failure;
-    } finally {
-      deadline.end();
+      metrics.kubeCall(kind.verb, kind.resource, err instanceof KubeError ? err.kind : "rejected", (performance.now() - started) / 1000);
+      throw err;
     }
   };
 
@@ -302,18 +315,9 @@ export function connect(access: ClusterAccess, options: ConnectOptions): Connect
     namespace: namespaceOf(kc),
     traced: (span) => api(span),
     async preconnect() {
-      const deadline = startDeadline(timeoutMs);
       const started = performance.now();
-      try {
-        await transport.preconnect(deadline.signal);
-        return performance.now() - started;
-      } catch (err) {
-        throw deadline.expired()
-          ? new KubeError("unavailable", `API server did not answer within ${timeoutMs} ms`, { cause: err })
-          : classify(err, "connect to the API server");
-      } finally {
-        deadline.end();
-      }
+      await bounded("connect to the API server", undefined, (deadline) => transport.preconnect(deadline));
+      return performance.now() - started;
     },
     connections: () => transport.stats(),
     close: () => transport.close(),

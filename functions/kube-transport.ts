@@ -44,10 +44,10 @@ export interface Transport {
   send(request: RequestContext): Promise<ResponseContext>;
   /**
    * Opens the pool's first connection ahead of the first call: GET /version,
-   * authenticated like every call. Resolves with its status (any answer will
-   * do: the connection is what counts), rejects when the server is unreachable.
+   * authenticated like every call. Resolves once answered (any answer will do:
+   * the connection is what counts), rejects when the server is unreachable.
    */
-  preconnect(signal?: AbortSignal): Promise<number>;
+  preconnect(signal?: AbortSignal): Promise<void>;
   stats(): PoolStats;
   /** Closes every connection: for after the last call (shutdown, tests). */
   close(): void;
@@ -267,12 +267,11 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
   // every later event waits behind that one. /version is readable by any
   // authenticated client (system:public-info-viewer) and costs the server
   // nothing.
-  const preconnect = async (signal?: AbortSignal): Promise<number> => {
+  const preconnect = async (signal?: AbortSignal): Promise<void> => {
     const request = configuration.baseServer.makeRequestContext("/version", HttpMethod.GET);
     await auth.applySecurityAuthentication(request);
     if (signal !== undefined) request.setSignal(signal);
-    const response = await send(request);
-    return response.httpStatusCode;
+    await send(request);
   };
 
   return {
