@@ -1,9 +1,10 @@
 // The function's Kubernetes I/O: read and list Members, write a Member's status
-// and finalizers under a resourceVersion precondition, create Events. This is
-// the only module that loads @kubernetes/client-node, and it is itself imported
-// only where a cluster is configured, in the background (see wiring.ts), never
-// on the start-up path. Every failure leaves here as
-// a KubeError that says what it means; every call is aborted at its deadline.
+// and finalizers under a resourceVersion precondition, create Events. With
+// kube-transport.ts, which only it imports, it is all that loads
+// @kubernetes/client-node, and it is itself imported only where a cluster is
+// configured, in the background (see wiring.ts), never on the start-up path.
+// Every failure leaves here as a KubeError that says what it means; every call
+// is aborted at its deadline.
 import { ApiException, KubeConfig, PatchStrategy, type HttpInfo, type RequestContext, type ResponseContext } from "@kubernetes/client-node";
 // The generated request factory and response processor: the part of the client
 // that knows the API (paths, query parameters, serialization, authentication,
