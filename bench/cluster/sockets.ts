@@ -26,11 +26,31 @@ function socketInodes(pid: number): Set<string> {
   return inodes;
 }
 
+/**
+ * The local ports of the ESTABLISHED connections in one /proc/net/tcp(6) text
+ * whose socket inode is in `inodes` and whose remote port is `remotePort`,
+ * keyed by inode. The kernel serves that file a page at a time, so a read made
+ * while sockets open and close can list one socket twice: keyed by its inode,
+ * it still counts once.
+ */
+export function establishedTo(table: string, inodes: ReadonlySet<string>, remotePort: number, into = new Map<string, number>()): Map<string, number> {
+  for (const line of table.split("\n").slice(1)) {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    const cols = line.trim().split(/\s+/);
+    const [, local, remote, state] = cols;
+    const inode = cols[9];
+    if (state !== ESTABLISHED || inode === undefined || !inodes.has(inode) || local === undefined || remote === undefined) continue;
+    if (Number.parseInt(remote.slice(remote.lastIndexOf(":") + 1), 16) !== remotePort) continue;
+    into.set(inode, Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16));
+  }
+  return into;
+}
+
 /** Local ports of the process's ESTABLISHED connections to `remotePort`. */
 export function connectionsTo(pid: number, remotePort: number): number[] {
   const inodes = socketInodes(pid);
-  const ports: number[] = [];
-  if (inodes.size === 0) return ports;
+  const found = new Map<string, number>();
+  if (inodes.size === 0) return [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
@@ -38,17 +58,9 @@ export function connectionsTo(pid: number, remotePort: number): number[] {
     } catch {
       continue;
     }
-    for (const line of text.split("\n").slice(1)) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const cols = line.trim().split(/\s+/);
-      const [, local, remote, state] = cols;
-      const inode = cols[9];
-      if (state !== ESTABLISHED || inode === undefined || !inodes.has(inode) || local === undefined || remote === undefined) continue;
-      if (Number.parseInt(remote.slice(remote.lastIndexOf(":") + 1), 16) !== remotePort) continue;
-      ports.push(Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16));
-    }
+    establishedTo(text, inodes, remotePort, found);
   }
-  return ports;
+  return [...found.values()];
 }
 
 export interface ConnectionSampler {
