@@ -273,3 +273,80 @@ describe("the fetch baseline matches the greeter with a cluster", { timeout: 60_
     assert.deepEqual((seen.get("fetch") as ObservedWrites).writes, (seen.get("greeter") as ObservedWrites).writes);
   });
 });
+
+// ---------------------------------------------------------------- the burst's floor
+
+/** Posts until the server is listening (it was just spawned). */
+async function postWhenUp(running: Running, event: TestEvent): Promise<Reply> {
+  for (let i = 0; ; i++) {
+    try {
+      return await post(running.port, event);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ECONNREFUSED" || i >= 400) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+describe("the burst's floor greeter (bench/floor-greeter.ts) claims and says as the function does", { timeout: 60_000 }, () => {
+  const welcome = clusterEvents["welcome"] as TestEvent;
+  const echo: TestEvent = {
+    ...memberEvent({ id: "floor-echo", name: "alice", type: "dev.knative.apiserver.resource.update", recordedTeam: "platform" }),
+    greeting: undefined,
+  };
+  for (const via of ["https", "client-node"]) {
+    it(`CLAIM_VIA=${via}: an add claimed once, said once, answered 202; its echo and a lost race answered 204 with no line`, async () => {
+      const api = await startFakeApiServer({ checkResourceVersion: true });
+      try {
+        for (const name of ["welcome", "lostRace"]) {
+          const event = clusterEvents[name];
+          assert.ok(event);
+          const object = JSON.parse(event.body) as Record<string, unknown>;
+          api.members.set(`default/${event.headers["ce-name"]}`, event.stored === undefined ? object : event.stored(object));
+        }
+        const running = await startServer(
+          { key: `floor-${via}`, label: "floor", args: ["bench/floor-greeter.ts"], env: { KUBECONFIG: api.kubeconfig, CLAIM_VIA: via } },
+          { cwd: ROOT, marker: '"level":"info"', keepOutput: true },
+        );
+        const statuses: number[] = [];
+        try {
+          statuses.push((await postWhenUp(running, welcome)).status);
+          const stored = api.members.get("default/alice");
+          assert.ok(stored);
+          // The claim's own echo, as the adapter sends it: the Member as written.
+          statuses.push((await post(running.port, { headers: echo.headers, body: JSON.stringify(stored) })).status);
+          statuses.push((await post(running.port, clusterEvents["lostRace"] as TestEvent)).status);
+        } finally {
+          await stopServer(running);
+        }
+        assert.deepEqual(statuses, [202, 204, 204]);
+        const lines = running
+          .output()
+          .split("\n")
+          .filter((text) => text.includes('"eventId"'))
+          .map((text) => JSON.parse(text) as Record<string, unknown>);
+        assert.deepEqual(
+          lines.map((l) => [l["msg"], l["reason"], l["member"], l["eventId"]]),
+          [["welcome alice to the team platform", "welcome", "alice", welcome.headers["ce-id"]]],
+        );
+        const writes = normaliseWrites(api);
+        // carol's claim was refused (409): tried once, nothing said.
+        assert.equal(writes["carol"]?.length, 1);
+        assert.deepEqual(writes["alice"], [
+          {
+            method: "PATCH",
+            path: "/apis/helloworld.apimeister.com/v1/namespaces/default/members/alice/status",
+            search: "?fieldManager=member-greeter",
+            contentType: "application/merge-patch+json",
+            body: {
+              metadata: { resourceVersion: "48213" },
+              status: { team: "platform", greeting: "welcome alice to the team platform", greetedAt: TIME, observedGeneration: 1 },
+            },
+          },
+        ]);
+      } finally {
+        await api.close();
+      }
+    });
+  }
+});
