@@ -52,9 +52,40 @@ function deployedReplies(cluster: Cluster): string {
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function runBurst(cluster: Cluster, api: AdminApi, round: string, count: number, say: (line: string) => void): Promise<BurstSample> {
+/** What a burst runs: the function, or the floor greeter (bench/floor-greeter.ts), which writes no Events. */
+export interface BurstContender {
+  readonly key: string;
+  readonly label: string;
+  /** node's arguments; the function (`node .`) when absent. */
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly writesEvents: boolean;
+}
+
+export const FUNCTION_BURST: BurstContender = { key: "greeter", label: "member-greeter", writesEvents: true };
+
+/** The floor: the smallest greeter that claims and says, its claim built by hand or through @kubernetes/client-node. */
+export const FLOOR_BURSTS: readonly BurstContender[] = [
+  { key: "floor-https", label: "floor greeter, claim by hand", args: ["dist/bench/floor-greeter.js"], env: { CLAIM_VIA: "https" }, writesEvents: false },
+  {
+    key: "floor-client-node",
+    label: "floor greeter, claim through @kubernetes/client-node",
+    args: ["dist/bench/floor-greeter.js"],
+    env: { CLAIM_VIA: "client-node" },
+    writesEvents: false,
+  },
+];
+
+export async function runBurst(
+  cluster: Cluster,
+  api: AdminApi,
+  round: string,
+  count: number,
+  say: (line: string) => void,
+  contender: BurstContender = FUNCTION_BURST,
+): Promise<BurstSample> {
   const { cp } = cluster;
-  const batch = `burst${round}`;
+  const batch = `burst${round}${contender === FUNCTION_BURST ? "" : `-${contender.key}`}`;
   const names = Array.from({ length: count }, (_, i) => `${batch}-${String(i).padStart(4, "0")}`);
   const file = path.join(cp.dir, `${batch}.json`);
   const items = names.map((name) => ({
@@ -65,12 +96,18 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
   }));
   await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items }));
 
-  const greeter = await startGreeter(cp, `greeter-${batch}`, {
-    KUBECONFIG: cluster.greeterKubeconfig,
-    LOG_LEVEL: "info",
-    RECORD_GREETINGS: "auto",
-    REPLIES: deployedReplies(cluster),
-  });
+  const greeter = await startGreeter(
+    cp,
+    `${contender.key}-${batch}`,
+    {
+      KUBECONFIG: cluster.greeterKubeconfig,
+      LOG_LEVEL: "info",
+      RECORD_GREETINGS: "auto",
+      REPLIES: deployedReplies(cluster),
+      ...contender.env,
+    },
+    contender.args,
+  );
   let adapter: Awaited<ReturnType<typeof startAdapter>> | undefined;
   let watch: ReturnType<AdminApi["watchMembers"]> | undefined;
   try {
@@ -93,7 +130,7 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
     const deadline = Date.now() + 180_000;
     while (greetedAt.size < names.length) {
       if (Date.now() > deadline) throw new Error(`${names.length - greetedAt.size} of ${names.length} Members not greeted after 180 s`);
-      if (!greeter.proc.running()) throw new Error(`the function exited: ${greeter.proc.tail()}`);
+      if (!greeter.proc.running()) throw new Error(`${contender.label} exited: ${greeter.proc.tail()}`);
       const logged = new Map<string, number>();
       for (const line of greeter.lines()) {
         if (typeof line["member"] === "string" && line["reason"] === "welcome" && !logged.has(line["member"]))
@@ -109,7 +146,7 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
     const addedTimes = names.map((n) => added.get(n)).filter((t): t is number => t !== undefined);
 
     // Every Event written before the next round; and one greeting line per Member.
-    await waitUntilMarksCleared(api, batch, 120_000);
+    if (contender.writesEvents) await waitUntilMarksCleared(api, batch, 120_000);
     const problems: string[] = [];
     if (addedTimes.length !== names.length) problems.push(`burst: ${names.length - addedTimes.length} ADDED events not seen on the watch`);
     const lines = new Map<string, number>();
@@ -118,7 +155,7 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
     const notOnce = names.filter((n) => lines.get(n) !== 1).length;
     if (notOnce > 0) problems.push(`burst: ${notOnce} Members without exactly one greeting line`);
     const errors = greeter.lines().filter((l) => l.level === "error" || l.level === "warn").length;
-    if (errors > 0) problems.push(`burst: the function logged ${errors} warnings or errors`);
+    if (errors > 0) problems.push(`burst: ${contender.label} logged ${errors} warnings or errors`);
 
     const sample: BurstSample = {
       applyMs,
@@ -128,16 +165,18 @@ export async function runBurst(cluster: Cluster, api: AdminApi, round: string, c
       problems,
     };
     say(
-      `  burst ${round}: ${count} Members applied in ${applyMs} ms (ADDED seen ${sample.firstAddedMs}–${sample.lastAddedMs} ms), all greeted at ${sample.greetedMs} ms: ` +
+      `  burst ${round}${contender === FUNCTION_BURST ? "" : ` (${contender.label})`}: ${count} Members applied in ${applyMs} ms (ADDED seen ${sample.firstAddedMs}–${sample.lastAddedMs} ms), all greeted at ${sample.greetedMs} ms: ` +
         `${(sample.greetedMs / applyMs).toFixed(2)}×${problems.length > 0 ? `; PROBLEMS: ${problems.join("; ")}` : ""}`,
     );
     return sample;
   } finally {
     // What each event and each API call cost the function, from its own /metrics.
-    const costs = await fetch(`${greeter.url}/metrics`)
-      .then((r) => r.text())
-      .then(describeCosts, (err: unknown) => `no /metrics: ${String(err)}`);
-    say(`  burst ${round}, the function's own figures: ${costs}`);
+    if (contender === FUNCTION_BURST) {
+      const costs = await fetch(`${greeter.url}/metrics`)
+        .then((r) => r.text())
+        .then(describeCosts, (err: unknown) => `no /metrics: ${String(err)}`);
+      say(`  burst ${round}, the function's own figures: ${costs}`);
+    }
     watch?.stop();
     await adapter?.stop(10_000);
     await greeter.stop();

@@ -46,6 +46,8 @@ export interface ClusterReport {
   readonly samples: ReadonlyMap<string, readonly RoundSample[]>;
   readonly labels: ReadonlyMap<string, string>;
   readonly bursts: readonly BurstSample[];
+  /** The same bursts with the floor greeter (bench/floor-greeter.ts) in the function's place, interleaved with its own. */
+  readonly floors: readonly { readonly label: string; readonly bursts: readonly BurstSample[] }[];
   readonly limit: { readonly limit: number; readonly from: string };
   readonly problems: readonly string[];
 }
@@ -60,6 +62,27 @@ const fmt = {
 };
 
 type Metric = "coldMs" | "rssFirst" | "greetingsPerSecond" | "rssAfter" | "connections" | "peakConnections" | "distinctConnections" | "backgroundSeconds";
+
+/**
+ * The function's bursts beside the floor greeter's, round by round: how close
+ * to the goal the smallest greeter gets in the same run, its claim built by
+ * hand and through @kubernetes/client-node.
+ */
+function floorTable(r: ClusterReport): string[] {
+  if (r.floors.length === 0) return [];
+  const ratios = (bursts: readonly BurstSample[]): number[] => bursts.map((b) => b.greetedMs / b.applyMs);
+  const line = (label: string, bursts: readonly BurstSample[]): string =>
+    `| ${label} | ${ratios(bursts).map(fmt.ratio).join(", ")} | ${fmt.ratio(median(ratios(bursts)))} |`;
+  return [
+    "Greeted / apply in the same bursts, with [the floor greeter](../bench/floor-greeter.ts) in the function's place (it claims and says, nothing else: no Events, no Express, no CloudEvents codec), interleaved round by round:",
+    "",
+    "| greeter | every round | median |",
+    "|---|--:|--:|",
+    line("member-greeter", r.bursts),
+    ...r.floors.map((f) => line(f.label, f.bursts)),
+    "",
+  ];
+}
 
 export function clusterSection(r: ClusterReport): string {
   const med = (key: string, metric: Metric): number => median((r.samples.get(key) ?? []).map((s) => s[metric]));
@@ -110,6 +133,7 @@ export function clusterSection(r: ClusterReport): string {
     ),
     `| **median** | ${fmt.s(median(r.bursts.map((b) => b.applyMs)))} | ${fmt.s(median(r.bursts.map((b) => b.firstAddedMs)))} / ${fmt.s(median(r.bursts.map((b) => b.lastAddedMs)))} | ${fmt.s(median(r.bursts.map((b) => b.greetedMs)))} | ${fmt.ratio(burstRatio)} |`,
     "",
+    ...floorTable(r),
     "### Goals (issue 12, ratios in this run)",
     "",
     "| goal | target | measured | |",

@@ -7,7 +7,7 @@
 import { setUpCluster } from "../../test/e2e/cluster.ts";
 import { greeterEntry, type ServerSpec } from "../proc.ts";
 import { adminApi } from "./admin-api.ts";
-import { runBurst, type BurstSample } from "./burst.ts";
+import { FLOOR_BURSTS, FUNCTION_BURST, runBurst, type BurstSample } from "./burst.ts";
 import { clusterSection, connectionLimit } from "./report.ts";
 import { runRound, type RoundSample, type RoundSetting } from "./round.ts";
 
@@ -54,11 +54,16 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<{ readonl
     }
 
     const bursts: BurstSample[] = [];
-    o.say(`burst: ${o.burst} Members in one kubectl apply, through Knative's adapter`);
+    const floors = new Map<string, BurstSample[]>(FLOOR_BURSTS.map((f) => [f.key, []]));
+    o.say(`burst: ${o.burst} Members in one kubectl apply, through Knative's adapter; the function and the floor greeter in turn`);
     for (let round = 1; round <= o.rounds; round++) {
-      const sample = await runBurst(cluster, api, String(round), o.burst, o.say);
-      bursts.push(sample);
-      problems.push(...sample.problems);
+      // Interleaved, the order turned each round, so that a busier minute of the machine falls on each in turn.
+      const order = [FUNCTION_BURST, ...FLOOR_BURSTS];
+      for (const contender of round % 2 === 0 ? order.reverse() : order) {
+        const sample = await runBurst(cluster, api, String(round), o.burst, o.say, contender);
+        (contender === FUNCTION_BURST ? bursts : floors.get(contender.key))?.push(sample);
+        problems.push(...sample.problems);
+      }
     }
 
     const section = clusterSection({
@@ -77,6 +82,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<{ readonl
       samples,
       labels: new Map(specs.map((s) => [s.key, s.label])),
       bursts,
+      floors: FLOOR_BURSTS.map((f) => ({ label: f.label, bursts: floors.get(f.key) ?? [] })),
       limit: connectionLimit(o.root),
       problems,
     });

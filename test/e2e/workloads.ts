@@ -42,8 +42,16 @@ export function parseLines(output: string, who = "the process"): LogLine[] {
   return lines;
 }
 
-/** `node .` with HOST=127.0.0.1, a free PORT, and `env` (KUBECONFIG ...). Waits until /healthz answers. */
-export async function startGreeter(cp: ControlPlane, name: string, env: Readonly<Record<string, string>>): Promise<GreeterProcess> {
+/**
+ * `node .` with HOST=127.0.0.1, a free PORT, and `env` (KUBECONFIG ...). Waits until /healthz answers.
+ * `args` runs another greeter in its place (the bench's floor greeter).
+ */
+export async function startGreeter(
+  cp: ControlPlane,
+  name: string,
+  env: Readonly<Record<string, string>>,
+  args: readonly string[] = ["."],
+): Promise<GreeterProcess> {
   // `node .` runs package.json's main: it must have been built.
   const pkg: unknown = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
   const mainField = typeof pkg === "object" && pkg !== null && "main" in pkg ? pkg.main : undefined;
@@ -53,7 +61,7 @@ export async function startGreeter(cp: ControlPlane, name: string, env: Readonly
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // The function logs JSON on stdout only; stderr would be a crash report.
-  const proc = cp.spawn(name, process.execPath, ["."], childEnv({ HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "debug", ...env }));
+  const proc = cp.spawn(name, process.execPath, [...args], childEnv({ HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "debug", ...env }));
   await waitFor(
     `${name} /healthz`,
     async () => {
