@@ -28,11 +28,11 @@ import {
   type RequestContext,
 } from "@kubernetes/client-node";
 import { CustomObjectsApiRequestFactory, CustomObjectsApiResponseProcessor } from "@kubernetes/client-node/dist/gen/apis/CustomObjectsApi.js";
+import { COMPONENT } from "../functions/event-object.ts";
 import { greetingFromEvent, readMemberEvent } from "../functions/member-event.ts";
-import { MEMBER_GROUP, MEMBER_PLURAL, MEMBER_VERSION, type Member } from "../functions/member.ts";
+import { MEMBER_GROUP, MEMBER_PLURAL, MEMBER_VERSION, memberPath, type Member } from "../functions/member.ts";
 import { createLineWriter, greetingLine, serve, type Greeting } from "./greet.ts";
 
-const FIELD_MANAGER = "member-greeter";
 const via = process.env["CLAIM_VIA"] ?? "https";
 if (via !== "https" && via !== "client-node") throw new Error(`CLAIM_VIA must be https or client-node, not ${via}`);
 const kubeconfig = process.env["KUBECONFIG"]?.split(":").find((p) => p !== "");
@@ -53,6 +53,16 @@ const agent = secure
   : new PlainAgent({ keepAlive: true, maxSockets: 16 });
 const request = secure ? tlsRequest : plainRequest;
 
+/** A request's or an answer's whole body. */
+function readAll(message: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    message.on("data", (chunk: Buffer) => chunks.push(chunk));
+    message.on("end", () => resolve(Buffer.concat(chunks)));
+    message.on("error", reject);
+  });
+}
+
 interface Answer {
   readonly status: number;
   readonly body: Buffer;
@@ -60,10 +70,7 @@ interface Answer {
 function send(method: string, path: string, headers: Record<string, string>, body: string | undefined): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const call = request({ hostname: server.hostname, port: server.port, method, path, headers, agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      response.on("error", reject);
+      readAll(response).then((body) => resolve({ status: response.statusCode ?? 0, body }), reject);
     });
     call.on("error", reject);
     call.end(body);
@@ -77,7 +84,7 @@ interface ClaimBody {
 type Claim = (member: Member, body: ClaimBody) => Promise<number>;
 
 const byHand: Claim = async (member, body) => {
-  const path = `/apis/${MEMBER_GROUP}/${MEMBER_VERSION}/namespaces/${member.namespace}/${MEMBER_PLURAL}/${member.name}/status?fieldManager=${FIELD_MANAGER}`;
+  const path = `${memberPath(member)}/status?fieldManager=${COMPONENT}`;
   const headers: Record<string, string> = { "content-type": PatchStrategy.MergePatch, accept: "application/json" };
   for (const [name, value] of credentials) headers[name] = value;
   const text = JSON.stringify(body);
@@ -120,7 +127,7 @@ const throughClient = (): Claim => {
       member.name,
       body,
       undefined,
-      FIELD_MANAGER,
+      COMPONENT,
     );
     context.setHeaderParam("Content-Type", PatchStrategy.MergePatch);
     const answer = await sendContext(context);
@@ -137,15 +144,6 @@ const throughClient = (): Claim => {
 const claim: Claim = via === "client-node" ? throughClient() : byHand;
 const log = createLineWriter();
 
-function readAll(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
 function answer(res: ServerResponse, status: number): void {
   res.writeHead(status, status === 202 ? { "content-length": "0" } : {});
   res.end();
@@ -155,7 +153,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (req.method !== "POST") return answer(res, 200);
   const type = String(req.headers["ce-type"] ?? "");
   const id = String(req.headers["ce-id"] ?? "");
-  const data: unknown = JSON.parse(await readAll(req));
+  const data: unknown = JSON.parse((await readAll(req)).toString("utf8"));
   const said = readMemberEvent({ specversion: "1.0", id, source: "-", type, data });
   if (said.kind !== "member" || said.change !== "add" || said.member.recordedGreeting !== undefined) return answer(res, 204);
   const { member } = said;
