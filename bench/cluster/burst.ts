@@ -85,7 +85,7 @@ export async function runBurst(
   contender: BurstContender = FUNCTION_BURST,
 ): Promise<BurstSample> {
   const { cp } = cluster;
-  const batch = `burst${round}${contender === FUNCTION_BURST ? "" : `-${contender.key}`}`;
+  const batch = `burst${round}-${contender.key}`;
   const names = Array.from({ length: count }, (_, i) => `${batch}-${String(i).padStart(4, "0")}`);
   const file = path.join(cp.dir, `${batch}.json`);
   const items = names.map((name) => ({
@@ -98,7 +98,7 @@ export async function runBurst(
 
   const greeter = await startGreeter(
     cp,
-    `${contender.key}-${batch}`,
+    batch,
     {
       KUBECONFIG: cluster.greeterKubeconfig,
       LOG_LEVEL: "info",
@@ -165,13 +165,13 @@ export async function runBurst(
       problems,
     };
     say(
-      `  burst ${round}${contender === FUNCTION_BURST ? "" : ` (${contender.label})`}: ${count} Members applied in ${applyMs} ms (ADDED seen ${sample.firstAddedMs}–${sample.lastAddedMs} ms), all greeted at ${sample.greetedMs} ms: ` +
+      `  burst ${round} (${contender.label}): ${count} Members applied in ${applyMs} ms (ADDED seen ${sample.firstAddedMs}–${sample.lastAddedMs} ms), all greeted at ${sample.greetedMs} ms: ` +
         `${(sample.greetedMs / applyMs).toFixed(2)}×${problems.length > 0 ? `; PROBLEMS: ${problems.join("; ")}` : ""}`,
     );
     return sample;
   } finally {
-    // What each event and each API call cost the function, from its own /metrics.
-    if (contender === FUNCTION_BURST) {
+    // What each event and each API call cost the function (`node .`), from its own /metrics.
+    if (contender.args === undefined) {
       const costs = await fetch(`${greeter.url}/metrics`)
         .then((r) => r.text())
         .then(describeCosts, (err: unknown) => `no /metrics: ${String(err)}`);

@@ -53,15 +53,14 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<{ readonl
       }
     }
 
-    const bursts: BurstSample[] = [];
-    const floors = new Map<string, BurstSample[]>(FLOOR_BURSTS.map((f) => [f.key, []]));
+    const contenders = [FUNCTION_BURST, ...FLOOR_BURSTS];
+    const bursts = new Map<string, BurstSample[]>(contenders.map((c) => [c.key, []]));
     o.say(`burst: ${o.burst} Members in one kubectl apply, through Knative's adapter; the function and the floor greeter in turn`);
     for (let round = 1; round <= o.rounds; round++) {
       // Interleaved, the order turned each round, so that a busier minute of the machine falls on each in turn.
-      const order = [FUNCTION_BURST, ...FLOOR_BURSTS];
-      for (const contender of round % 2 === 0 ? order.reverse() : order) {
+      for (const contender of round % 2 === 0 ? contenders.toReversed() : contenders) {
         const sample = await runBurst(cluster, api, String(round), o.burst, o.say, contender);
-        (contender === FUNCTION_BURST ? bursts : floors.get(contender.key))?.push(sample);
+        bursts.get(contender.key)?.push(sample);
         problems.push(...sample.problems);
       }
     }
@@ -81,8 +80,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<{ readonl
       settleMs: o.settleMs,
       samples,
       labels: new Map(specs.map((s) => [s.key, s.label])),
-      bursts,
-      floors: FLOOR_BURSTS.map((f) => ({ label: f.label, bursts: floors.get(f.key) ?? [] })),
+      bursts: bursts.get(FUNCTION_BURST.key) ?? [],
+      floors: FLOOR_BURSTS.map((f) => ({ label: f.label, bursts: bursts.get(f.key) ?? [] })),
       limit: connectionLimit(o.root),
       problems,
     });
