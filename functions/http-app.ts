@@ -88,8 +88,10 @@ export function createApp(options: AppOptions): express.Express {
         // straight here discards it). An empty body also keeps the sender's
         // connection: Go's HTTP client, which Knative's adapters use, closes
         // a connection whose answer's body it did not read, so every reply
-        // event cost it a new connection for the next event.
-        res.writeHead(202);
+        // event cost it a new connection for the next event. The length
+        // says so: without it Node frames the empty answer as a chunked body
+        // (headers, then a last chunk), which Go also closes unread and drops.
+        res.writeHead(202, { "content-length": "0" });
         res.end();
       } else {
         const reply = encodeBinary(outcome.reply);
