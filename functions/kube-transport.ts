@@ -242,8 +242,13 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
       const headers: Record<string, string> = { ...request.getHeaders(), "User-Agent": options.userAgent };
       if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
       const signal = request.getSignal();
+      const aborted = (): Error => Object.assign(new Error("the API call was aborted", { cause: signal?.reason }), { name: "AbortError" });
+      if (signal?.aborted === true) {
+        reject(aborted());
+        return;
+      }
       const call = (secure ? httpsRequest : httpRequest)(
-        { ...target, path: pathOf(request.getUrl()), method: request.getHttpMethod(), headers, agent, ...(signal === undefined ? {} : { signal }) },
+        { ...target, path: pathOf(request.getUrl()), method: request.getHttpMethod(), headers, agent },
         (response) => {
           readAll(response).then(
             (data) => resolve(new ResponseContext(response.statusCode ?? 0, flatten(response.headers), new SelfDecodingBody(Promise.resolve(data)))),
@@ -252,6 +257,17 @@ export function createTransport(kc: KubeConfig, options: TransportOptions): Tran
         },
       );
       call.on("error", reject);
+      // The abort as node:http's `signal` option does it (destroy with an
+      // AbortError), without the stream plumbing it sets up on every call
+      // (addAbortSignal and an end-of-stream watcher): one listener, gone
+      // when the call closes.
+      if (signal !== undefined) {
+        const abort = (): void => {
+          call.destroy(aborted());
+        };
+        signal.addEventListener("abort", abort, { once: true });
+        call.once("close", () => signal.removeEventListener("abort", abort));
+      }
       call.end(body);
     });
 

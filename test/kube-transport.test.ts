@@ -214,3 +214,47 @@ describe("credentials are read once per reuse window, not once per call", () => 
     }
   });
 });
+
+describe("a call that is not answered in time is cut off, and its connection with it", () => {
+  it("past the call's deadline: 'unavailable' (a 503 to the sender), the connection closed, the next call on a fresh one", async () => {
+    const fresh = await startFakeApiServer();
+    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 100, maxConnections: MAX });
+    try {
+      fresh.members.set("default/slow", member("slow"));
+      fresh.delayAnswers(2_000);
+      const started = performance.now();
+      await assert.rejects(
+        api.getMember(ref("slow")),
+        (err: unknown) => err instanceof KubeError && err.kind === "unavailable" && /did not answer within 100 ms/.test(err.message),
+      );
+      assert.ok(performance.now() - started < 1_500, "rejected at the deadline, not when the answer came");
+      fresh.delayAnswers(0);
+      assert.ok(await api.getMember(ref("slow")));
+      assert.equal(fresh.connections().accepted, 2, "the cut-off call's connection was not reused half-read");
+    } finally {
+      api.close();
+      await fresh.close();
+    }
+  });
+
+  it("the caller's signal aborts the call in flight, and a signal aborted already sends nothing", async () => {
+    const fresh = await startFakeApiServer();
+    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
+    try {
+      fresh.members.set("default/gone", member("gone"));
+      fresh.delayAnswers(2_000);
+      const caller = new AbortController();
+      const started = performance.now();
+      const call = api.getMember(ref("gone"), caller.signal);
+      setTimeout(() => caller.abort(new Error("shutting down")), 50);
+      await assert.rejects(call, (err: unknown) => err instanceof KubeError && err.kind === "unavailable");
+      assert.ok(performance.now() - started < 1_500, "rejected when the caller gave up");
+      const sent = fresh.requests.length;
+      await assert.rejects(api.getMember(ref("gone"), AbortSignal.abort()), (err: unknown) => err instanceof KubeError);
+      assert.equal(fresh.requests.length, sent, "no request for a call given up before it started");
+    } finally {
+      api.close();
+      await fresh.close();
+    }
+  });
+});
