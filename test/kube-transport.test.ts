@@ -9,7 +9,7 @@ import { microTime } from "../functions/event-object.ts";
 import { connect, type ConnectedApi } from "../functions/kube-client.ts";
 import { KubeError } from "../functions/kube-errors.ts";
 import { createTransport, REUSE_CREDENTIALS_MS } from "../functions/kube-transport.ts";
-import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
+import { startFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from "./support/fake-apiserver.ts";
 
 const MAX = 4;
 const ref = (name: string) => ({ name, namespace: "default" });
@@ -31,6 +31,21 @@ after(async () => {
   await server.close();
 });
 beforeEach(() => server.delayAnswers(0));
+
+/** A stand-in API server of the test's own, and the function's API on it; both closed after `body`. */
+async function withOwnServer(
+  options: FakeApiServerOptions & { readonly timeoutMs: number },
+  body: (own: FakeApiServer, api: ConnectedApi) => Promise<void>,
+): Promise<void> {
+  const own = await startFakeApiServer(options);
+  const api = connect({ kind: "kubeconfig", path: own.kubeconfig }, { timeoutMs: options.timeoutMs, maxConnections: MAX });
+  try {
+    await body(own, api);
+  } finally {
+    api.close();
+    await own.close();
+  }
+}
 
 describe("API calls share one keep-alive connection pool", () => {
   it("50 calls one after another: one connection, reused by all", async () => {
@@ -58,24 +73,19 @@ describe("API calls share one keep-alive connection pool", () => {
   });
 
   it("preconnect opens the pool's first connection (authenticated, GET /version), and the first call reuses it", async () => {
-    const fresh = await startFakeApiServer();
-    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
-    try {
-      fresh.members.set("default/first", member("first"));
+    await withOwnServer({ timeoutMs: 5_000 }, async (own, api) => {
+      own.members.set("default/first", member("first"));
       const ms = await api.preconnect();
       assert.ok(ms >= 0);
       assert.deepEqual(
-        fresh.requests.map((r) => `${r.method} ${r.path}`),
+        own.requests.map((r) => `${r.method} ${r.path}`),
         ["GET /version"],
       );
-      assert.deepEqual(fresh.connections(), { accepted: 1, open: 1 }, "the connection stays open for the first call");
+      assert.deepEqual(own.connections(), { accepted: 1, open: 1 }, "the connection stays open for the first call");
       assert.ok(await api.getMember(ref("first")));
-      assert.equal(fresh.connections().accepted, 1, "the first call went over the connection opened ahead of it");
+      assert.equal(own.connections().accepted, 1, "the first call went over the connection opened ahead of it");
       assert.equal(api.connections().opened, 1);
-    } finally {
-      api.close();
-      await fresh.close();
-    }
+    });
   });
 
   it("preconnect fails as unavailable when nothing answers", async () => {
@@ -90,23 +100,18 @@ describe("API calls share one keep-alive connection pool", () => {
   });
 
   it("a server URL with a path (a proxy in front of the API server) keeps that path on every call", async () => {
-    const proxied = await startFakeApiServer({ pathPrefix: "/k8s/clusters/c-1" });
-    const api = connect({ kind: "kubeconfig", path: proxied.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
-    try {
-      proxied.members.set("default/behind", member("behind"));
+    await withOwnServer({ timeoutMs: 5_000, pathPrefix: "/k8s/clusters/c-1" }, async (own, api) => {
+      own.members.set("default/behind", member("behind"));
       assert.ok(await api.getMember(ref("behind")));
       await api.patchMemberStatus(ref("behind"), "1", { pendingEvent: null });
       assert.deepEqual(
-        proxied.requests.map((r) => `${r.method} ${r.path}${r.search}`),
+        own.requests.map((r) => `${r.method} ${r.path}${r.search}`),
         [
           "GET /apis/helloworld.apimeister.com/v1/namespaces/default/members/behind",
           "PATCH /apis/helloworld.apimeister.com/v1/namespaces/default/members/behind/status?fieldManager=member-greeter",
         ],
       );
-    } finally {
-      api.close();
-      await proxied.close();
-    }
+    });
   });
 
   it("writes Events as events.k8s.io/v1 with a MicroTime", async () => {
@@ -217,44 +222,34 @@ describe("credentials are read once per reuse window, not once per call", () => 
 
 describe("a call that is not answered in time is cut off, and its connection with it", () => {
   it("past the call's deadline: 'unavailable' (a 503 to the sender), the connection closed, the next call on a fresh one", async () => {
-    const fresh = await startFakeApiServer();
-    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 100, maxConnections: MAX });
-    try {
-      fresh.members.set("default/slow", member("slow"));
-      fresh.delayAnswers(2_000);
+    await withOwnServer({ timeoutMs: 100 }, async (own, api) => {
+      own.members.set("default/slow", member("slow"));
+      own.delayAnswers(2_000);
       const started = performance.now();
       await assert.rejects(
         api.getMember(ref("slow")),
         (err: unknown) => err instanceof KubeError && err.kind === "unavailable" && /did not answer within 100 ms/.test(err.message),
       );
       assert.ok(performance.now() - started < 1_500, "rejected at the deadline, not when the answer came");
-      fresh.delayAnswers(0);
+      own.delayAnswers(0);
       assert.ok(await api.getMember(ref("slow")));
-      assert.equal(fresh.connections().accepted, 2, "the cut-off call's connection was not reused half-read");
-    } finally {
-      api.close();
-      await fresh.close();
-    }
+      assert.equal(own.connections().accepted, 2, "the cut-off call's connection was not reused half-read");
+    });
   });
 
   it("the caller's signal aborts the call in flight, and a signal aborted already sends nothing", async () => {
-    const fresh = await startFakeApiServer();
-    const api = connect({ kind: "kubeconfig", path: fresh.kubeconfig }, { timeoutMs: 5_000, maxConnections: MAX });
-    try {
-      fresh.members.set("default/gone", member("gone"));
-      fresh.delayAnswers(2_000);
+    await withOwnServer({ timeoutMs: 5_000 }, async (own, api) => {
+      own.members.set("default/gone", member("gone"));
+      own.delayAnswers(2_000);
       const caller = new AbortController();
       const started = performance.now();
       const call = api.getMember(ref("gone"), caller.signal);
       setTimeout(() => caller.abort(new Error("shutting down")), 50);
       await assert.rejects(call, (err: unknown) => err instanceof KubeError && err.kind === "unavailable");
       assert.ok(performance.now() - started < 1_500, "rejected when the caller gave up");
-      const sent = fresh.requests.length;
+      const sent = own.requests.length;
       await assert.rejects(api.getMember(ref("gone"), AbortSignal.abort()), (err: unknown) => err instanceof KubeError);
-      assert.equal(fresh.requests.length, sent, "no request for a call given up before it started");
-    } finally {
-      api.close();
-      await fresh.close();
-    }
+      assert.equal(own.requests.length, sent, "no request for a call given up before it started");
+    });
   });
 });
