@@ -21,7 +21,9 @@ before(async () => {
   api = await startFakeApiServer();
   greeter = await startGreeter({ KUBECONFIG: api.kubeconfig, KUBE_TIMEOUT_MS: "2000" });
   // Its connection opened ahead of the first event (GET /version): the test's calls and failures come after.
+  // Its log line too, written once the answer is back: otherwise it can land among a test's lines.
   await api.preconnected();
+  await greeter.logged("connected to the API server");
 });
 after(async () => {
   await greeter.stop();

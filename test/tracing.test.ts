@@ -171,7 +171,9 @@ describe("the Kubernetes API calls a traced event causes carry its span", () => 
     api = await startFakeApiServer();
     inCluster = await startGreeter({ KUBECONFIG: api.kubeconfig });
     // Its connection opened ahead of the first event (GET /version): the test's calls and failures come after.
+    // Its log line too, written once the answer is back: otherwise it can land among a test's lines.
     await api.preconnected();
+    await inCluster.logged("connected to the API server");
   });
   after(async () => {
     await inCluster.stop();

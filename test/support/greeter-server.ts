@@ -14,6 +14,8 @@ export interface TestGreeter {
   rawLines(): string[];
   /** Every record written so far, parsed. */
   logs(): LogRecord[];
+  /** Resolves once a line with this msg has been written; rejects after timeoutMs. */
+  logged(msg: string, timeoutMs?: number): Promise<LogRecord>;
   stop(): Promise<void>;
 }
 
@@ -27,11 +29,21 @@ export async function startGreeter(env: Env = {}, deps: Partial<GreeterDeps> = {
     logger.flush();
     return out.split("\n").filter((line) => line !== "");
   };
+  const logs = (): LogRecord[] => rawLines().map((line) => JSON.parse(line) as LogRecord);
   return {
     url: running.url,
     running,
     rawLines,
-    logs: () => rawLines().map((line) => JSON.parse(line) as LogRecord),
+    logs,
+    async logged(msg, timeoutMs = 5_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const line = logs().find((l) => l.msg === msg);
+        if (line !== undefined) return line;
+        if (Date.now() > until) throw new Error(`no log line "${msg}" within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     async stop() {
       await running.shutdown("test over");
     },
