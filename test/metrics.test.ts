@@ -310,6 +310,9 @@ describe("Kubernetes API calls, through the real client", () => {
   before(async () => {
     api = await startFakeApiServer();
     inCluster = await startGreeter({ KUBECONFIG: api.kubeconfig });
+    // Its first connection (GET /version) made before any test, so that an injected failure meets the test's own call.
+    await api.preconnected();
+    await inCluster.logged("connected to the API server");
   });
   after(async () => {
     await inCluster.stop();
