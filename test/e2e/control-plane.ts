@@ -10,6 +10,7 @@ import { createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { freePort } from "../support/ports.ts";
+import { waitFor } from "../support/wait-for.ts";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -19,8 +20,6 @@ export { knativeCrdDir } from "../support/kube.ts";
 
 /** GREETER_E2E_KEEP=1 keeps the temporary folder (logs, kubeconfigs, etcd data) after the run. */
 export const keepTemp = process.env["GREETER_E2E_KEEP"] === "1";
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
 // Child processes: every one is tracked, and killed when this process exits,
@@ -203,35 +202,7 @@ export function run(
 }
 
 export { freePort };
-
-/**
- * Polls `probe` until it returns something other than undefined (or false),
- * bounded by `timeoutMs`. A probe that throws counts as "not yet"; the last
- * error and `detail()` go into the timeout message.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { readonly timeoutMs?: number; readonly intervalMs?: number; readonly detail?: () => string } = {},
-): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const last = lastError === undefined ? "" : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
-      const detail = options.detail === undefined ? "" : `\n${options.detail()}`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}${detail}`);
-    }
-    await sleep(options.intervalMs ?? 100);
-  }
-}
+export { waitFor };
 
 // ---------------------------------------------------------------------------
 // The control plane

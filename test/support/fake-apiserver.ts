@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "./wait-for.ts";
 
 type Json = Record<string, unknown>;
 
@@ -191,13 +192,15 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       delayMs = ms;
     },
     async preconnected(timeoutMs = 5_000) {
-      const until = Date.now() + timeoutMs;
-      const at = (): number => requests.findIndex((r) => r.method === "GET" && r.path === "/version");
-      while (at() === -1) {
-        if (Date.now() > until) throw new Error(`no GET /version within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      requests.splice(at(), 1);
+      const at = await waitFor(
+        "GET /version",
+        () => {
+          const index = requests.findIndex((r) => r.method === "GET" && r.path === "/version");
+          return index === -1 ? undefined : index;
+        },
+        { timeoutMs, intervalMs: 10 },
+      );
+      requests.splice(at, 1);
     },
     async close() {
       server.closeAllConnections();

@@ -4,6 +4,7 @@ import { loadConfig, type Env } from "../../functions/config.ts";
 import { createLogger, type LogSink } from "../../functions/logger.ts";
 import { startServer, type RunningServer } from "../../functions/http-server.ts";
 import type { GreeterDeps } from "../../functions/wiring.ts";
+import { waitFor } from "./wait-for.ts";
 
 export type LogRecord = Record<string, unknown> & { level: string; msg: string };
 
@@ -35,15 +36,7 @@ export async function startGreeter(env: Env = {}, deps: Partial<GreeterDeps> = {
     running,
     rawLines,
     logs,
-    async logged(msg, timeoutMs = 5_000) {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const line = logs().find((l) => l.msg === msg);
-        if (line !== undefined) return line;
-        if (Date.now() > until) throw new Error(`no log line "${msg}" within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
+    logged: (msg, timeoutMs = 5_000) => waitFor(`the log line "${msg}"`, () => logs().find((l) => l.msg === msg), { timeoutMs, intervalMs: 10 }),
     async stop() {
       await running.shutdown("test over");
     },
