@@ -14,6 +14,7 @@ import { createPrometheusMetrics } from "../functions/prometheus.ts";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
 import { binaryEvent, memberObject, post, sample, startGreeter, type TestGreeter } from "./support/greeter-server.ts";
 import { moved, PROMETHEUS_TEXT, scrape } from "./support/scrape.ts";
+import { waitFor } from "./support/wait-for.ts";
 
 const R = "dev.knative.apiserver.resource.";
 const REF = "dev.knative.apiserver.ref.";
@@ -202,11 +203,7 @@ function abortedBody(url: string): Promise<void> {
 }
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  await waitFor(what, check, { timeoutMs: 2_000, intervalMs: 20 });
 }
 
 describe("every error code moves its own counter, once", () => {
