@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { memberEvent, type TestEvent } from "../bench/event.ts";
 import { firstGreeting, greeterEntry, post, startServer, stopServer, type Reply, type Running, type ServerSpec } from "../bench/proc.ts";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.ts";
+import { waitFor } from "./support/wait-for.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -276,18 +277,6 @@ describe("the fetch baseline matches the greeter with a cluster", { timeout: 60_
 
 // ---------------------------------------------------------------- the burst's floor
 
-/** Posts until the server is listening (it was just spawned). */
-async function postWhenUp(running: Running, event: TestEvent): Promise<Reply> {
-  for (let i = 0; ; i++) {
-    try {
-      return await post(running.port, event);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ECONNREFUSED" || i >= 400) throw err;
-      await sleep(25);
-    }
-  }
-}
-
 describe("the burst's floor greeter (bench/floor-greeter.ts) claims and says as the function does", { timeout: 60_000 }, () => {
   const welcome = clusterEvents["welcome"] as TestEvent;
   const echo: TestEvent = {
@@ -310,7 +299,9 @@ describe("the burst's floor greeter (bench/floor-greeter.ts) claims and says as 
         );
         const statuses: number[] = [];
         try {
-          statuses.push((await postWhenUp(running, welcome)).status);
+          // Just spawned: its first info line says it listens.
+          await waitFor(`floor-${via} listening`, () => running.marked() > 0, { timeoutMs: 10_000, intervalMs: 25, detail: () => running.tail() });
+          statuses.push((await post(running.port, welcome)).status);
           const stored = api.members.get("default/alice");
           assert.ok(stored);
           // The claim's own echo, as the adapter sends it: the Member as written.
